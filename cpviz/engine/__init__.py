@@ -1,0 +1,1 @@
+"""The engine: lab, probes, events and the Model. Nothing here imports Textual."""

@@ -1,0 +1,243 @@
+"""Everything cpviz knows arrives as one of these frozen events.
+
+Probes produce them, the stream carries them, the Model folds them, and the recorder and exporters
+write them. Times are seconds on the session clock (see :mod:`cpviz.engine.clock`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["loop", "thread", "process", "ui", "probe", "server", "other"]
+"""Who a thread or process is, as far as the core lanes care."""
+
+ROLES: tuple[Role, ...] = ("loop", "thread", "process", "server", "ui", "probe", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpawn:
+    """A task was created on the traced loop."""
+
+    t: float
+    #: Identity of the task for as long as it lives (``id()`` of the task object).
+    task_id: int
+    #: The task's name as the scheduler knows it.
+    name: str
+    #: Run the task belongs to (inherited through its context), or 0 outside any run.
+    run_id: int
+    #: Task that spawned it: the owner of the task group it was started in, or 0.
+    parent_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStep:
+    """One step of a task: the scheduler ran it from ``start`` to ``end``.
+
+    ``ready`` is when the step was scheduled (the task was woken); ``start - ready`` is the time the
+    task spent ready but not running.
+    """
+
+    task_id: int
+    ready: float
+    start: float
+    end: float
+    #: True when the task finished during this step.
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where one of cpviz's own threads or processes ran during a sampling interval."""
+
+    role: Role
+    #: OS thread id or process id.
+    ident: int
+    #: Logical CPU it ran on last, or -1 where the platform cannot tell.
+    core: int
+    #: CPU it used in the interval, in percent of one core.
+    cpu_pct: float
+    #: Human label, e.g. the thread's name.
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSample:
+    """The OS's per-core utilization over the interval ending at ``t``."""
+
+    t: float
+    #: Busy percentage of each logical CPU, in CPU order.
+    percents: tuple[float, ...]
+    #: cpviz's own threads and worker processes in that interval.
+    placements: tuple[Placement, ...] = ()
+    #: Context switches of this process and its children since the previous sample.
+    ctx_switches: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame of a captured stack."""
+
+    file: str
+    line: int
+    function: str
+    #: The source line, stripped; empty if the file cannot be read.
+    code: str
+    #: "user" for workload or user code, "library" for stdlib and third party, "engine" for cpviz.
+    origin: Literal["user", "library", "engine"] = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentStart:
+    """The watchdog saw the loop stop turning, and this is what the loop thread was doing."""
+
+    t: float
+    incident_id: int
+    #: Last time the loop was seen turning: the freeze began no earlier than this.
+    since: float
+    #: Innermost frame in user or workload code, or None if none was on the stack.
+    culprit: Frame | None
+    #: The call the culprit is blocked in, when it can be told (e.g. ``time.sleep``).
+    blocking_call: str | None
+    #: The whole stack, outermost first.
+    stack: tuple[Frame, ...] = ()
+    #: The task whose step is blocking the loop, or 0 if the loop is stuck outside any task.
+    task_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEnd:
+    """The loop turned again."""
+
+    t: float
+    incident_id: int
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoopLag:
+    """How late the loop's heartbeat ran, the worst over a short window."""
+
+    t: float
+    lag_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """A workload run began in the lab."""
+
+    t: float
+    run_id: int
+    workload: str
+    mode: str
+    params: tuple[tuple[str, Any], ...]
+    #: Units of work the run will do (for the progress bar), or 0 if unknown.
+    total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    """Units of work a run has completed so far."""
+
+    t: float
+    run_id: int
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    """An incident as it appears in a run's result."""
+
+    start_s: float
+    duration_s: float
+    file: str | None
+    line: int | None
+    function: str | None
+    code: str | None
+    blocking_call: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What one run measured. ``start_s`` values of incidents are relative to the run's start."""
+
+    workload: str
+    mode: str
+    params: tuple[tuple[str, Any], ...]
+    wall_s: float
+    #: CPU seconds of this process and its children (pool workers included) during the run.
+    cpu_s: float
+    #: ``cpu_s / wall_s``: how many cores the run really kept busy.
+    parallelism: float
+    #: Wall time of the serial version divided by this run's, or None where none is known.
+    speedup: float | None
+    #: Where the speedup's serial wall time came from ("measured", "exact: N × L"), or None.
+    speedup_basis: str | None
+    incidents: tuple[IncidentRecord, ...]
+    #: How the run ended: "completed", "stopped" or "failed: <reason>".
+    outcome: str = "completed"
+    #: Tasks and steps the tracer saw for this run (filled in by the Model).
+    tasks: int = 0
+    steps: int = 0
+    extra: tuple[tuple[str, Any], ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape ``cpviz run --json`` prints."""
+        return {
+            "workload": self.workload,
+            "mode": self.mode,
+            "params": dict(self.params),
+            "outcome": self.outcome,
+            "wall_s": round(self.wall_s, 6),
+            "cpu_s": round(self.cpu_s, 6),
+            "parallelism": round(self.parallelism, 4),
+            "speedup": None if self.speedup is None else round(self.speedup, 4),
+            "speedup_basis": self.speedup_basis,
+            "tasks": self.tasks,
+            "steps": self.steps,
+            "incidents": [
+                {
+                    "start_s": round(i.start_s, 6),
+                    "duration_s": round(i.duration_s, 6),
+                    "file": i.file,
+                    "line": i.line,
+                    "function": i.function,
+                    "code": i.code,
+                    "blocking_call": i.blocking_call,
+                }
+                for i in self.incidents
+            ],
+            **{k: v for k, v in self.extra},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """A run finished, was stopped, or failed."""
+
+    t: float
+    run_id: int
+    result: RunResult
+
+
+@dataclass(frozen=True, slots=True)
+class StreamGap:
+    """Events were dropped because the stream was full: views should not pretend they happened."""
+
+    t: float
+    dropped: int
+
+
+Event = (
+    TaskSpawn
+    | TaskStep
+    | CoreSample
+    | IncidentStart
+    | IncidentEnd
+    | LoopLag
+    | RunStart
+    | RunProgress
+    | RunEnd
+    | StreamGap
+)

@@ -1,0 +1,402 @@
+"""The lab: where workloads run, on their own event loop in their own OS thread.
+
+The UI never shares this loop, so when a workload freezes it the UI stays live and can show the
+freeze while it happens. The lab owns the probes (tracer and watchdog on its loop, sampler on its
+own thread), the process pool, and the bookkeeping that turns a run into a :class:`RunResult`.
+Every public method is safe to call from any thread and returns at once (except :meth:`close`,
+which waits up to its timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import psutil
+
+from cpviz.engine.clock import MonotonicClock
+from cpviz.engine.events import RunEnd, RunProgress, RunResult, RunStart
+from cpviz.engine.sampler import CoreSampler, Watched, own_threads
+from cpviz.engine.source import WorkloadInfo
+from cpviz.engine.stream import EventStream
+from cpviz.engine.tracer import RUN_ID, Tracer
+from cpviz.engine.watchdog import Watchdog
+from cpviz.workloads.registry import RunContext, Workload, catalogue
+
+
+def cpu_snapshot(pool_pids: Sequence[int]) -> dict[int, float]:
+    """CPU seconds so far: this process (key 0, reaped children included) and each live worker."""
+    me = psutil.Process()
+    times = me.cpu_times()
+    out = {0: times.user + times.system + times.children_user + times.children_system}
+    for pid in pool_pids:
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(pid).cpu_times()
+            out[pid] = t.user + t.system
+    return out
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(max(0.0, v - before.get(pid, 0.0)) for pid, v in after.items())
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a workload's failure: the first real error inside any exception group."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class _Run:
+    run_id: int
+    workload: Workload
+    mode: str
+    params: dict[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: RunResult | None = None
+    scope: anyio.CancelScope | None = None
+    cancel_requested: bool = False
+
+
+class Lab:
+    """Runs workloads in the background with every probe attached."""
+
+    def __init__(
+        self,
+        stream: EventStream | None = None,
+        *,
+        threshold_s: float = 0.1,
+        sample_hz: float = 10.0,
+        workloads: Sequence[Workload] | None = None,
+        process_workers: int | None = None,
+        sample: bool = True,
+    ) -> None:
+        clock = stream.clock if stream is not None else MonotonicClock()
+        if not isinstance(clock, MonotonicClock):
+            raise TypeError("the live lab needs a MonotonicClock (probes stamp real time)")
+        self.clock = clock
+        self.stream = stream if stream is not None else EventStream(clock)
+        self.cores = psutil.cpu_count(logical=True) or 1
+        self._workloads = tuple(workloads) if workloads is not None else catalogue()
+        self.tracer = Tracer(origin=clock.origin)
+        self.watchdog = Watchdog(self.stream.put, clock, threshold_s=threshold_s)
+        self.sampler = (
+            CoreSampler(self.stream.put, clock, hz=sample_hz, roles=self._watched)
+            if sample
+            else None
+        )
+        self._process_workers = process_workers or self.cores
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._runs: dict[int, _Run] = {}
+        self._lock = threading.Lock()
+        self._next_run = 1
+        self._serial_walls: dict[tuple[str, tuple[tuple[str, Any], ...]], float] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_tid: int | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._shutdown: asyncio.Event | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._closed = False
+        self._error: BaseException | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> Lab:
+        """Start the lab thread and its probes; returns once the loop is ready."""
+        self.stream.add_feed(self.tracer)
+        self._thread = threading.Thread(target=self._thread_main, name="cpviz-lab", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout=10):
+            raise RuntimeError("the lab's event loop did not start within 10 s")
+        if self._error is not None:
+            raise RuntimeError(f"the lab's event loop failed to start: {self._error}")
+        if self.sampler is not None:
+            self.sampler.start()
+        return self
+
+    def _thread_main(self) -> None:
+        try:
+            anyio.run(self._main, backend="asyncio")
+        except BaseException as exc:  # surfaced through start() or close()
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._loop_tid = threading.get_native_id()
+        self._shutdown = asyncio.Event()
+        self.tracer.attach(loop)
+        self.watchdog.attach(loop)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                self._ready.set()
+                await self._shutdown.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            self.watchdog.detach()
+            self.tracer.detach()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop every run, the probes and the pools. Nothing of the lab is left afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.sampler is not None:
+            self.sampler.stop()
+        self._kill_pool()
+        loop, shutdown = self._loop, self._shutdown
+        if loop is not None and shutdown is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(shutdown.set)
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+        self.watchdog.detach()
+        self.stream.remove_feed(self.tracer)
+
+    def _kill_pool(self) -> None:
+        """Terminate the workers mid-job, then let the executor wind down on its own.
+
+        Futures are not cancelled first: on 3.11 the executor's manager thread then trips over
+        the cancelled futures when it sees the dead workers and prints a traceback.
+        """
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        procs = list(getattr(pool, "_processes", {}).values())
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.join(timeout=1.0)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(timeout=0.5)
+        manager = getattr(pool, "_executor_manager_thread", None)
+        pool.shutdown(wait=False)
+        if isinstance(manager, threading.Thread):
+            manager.join(timeout=1.0)
+        # multiprocessing's resource tracker (started for the pool's semaphores) stays until
+        # cpviz exits, when it reads EOF and goes: stopping it earlier races the semaphores'
+        # own finalizers and makes both sides print warnings.
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what the probes need -------------------------------------------------------------------
+
+    @property
+    def loop_thread_id(self) -> int | None:
+        """Native id of the lab loop's thread."""
+        return self._loop_tid
+
+    def pool_pids(self) -> list[int]:
+        pool = self._pool
+        if pool is None:
+            return []
+        return [pid for pid in list(getattr(pool, "_processes", {}).keys()) if pid]
+
+    def _watched(self) -> list[Watched]:
+        out = own_threads(lambda: self._loop_tid)
+        out.extend(Watched("process", pid, f"worker {pid}", True) for pid in self.pool_pids())
+        return out
+
+    def _process_pool(self) -> Executor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self._process_workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                )
+            return self._pool
+
+    # -- controller -----------------------------------------------------------------------------
+
+    def workloads(self) -> Sequence[WorkloadInfo]:
+        return [w.info() for w in self._workloads]
+
+    def workload(self, key: str) -> Workload:
+        for w in self._workloads:
+            if w.key == key:
+                return w
+        raise KeyError(key)
+
+    def start_run(self, workload: Workload, mode: str, params: dict[str, Any]) -> int:
+        """Queue a run of an already-validated mode and parameters; returns its run id."""
+        if self._closed or self._loop is None:
+            raise RuntimeError("the lab is not running")
+        with self._lock:
+            run_id = self._next_run
+            self._next_run += 1
+            run = _Run(run_id, workload, mode, dict(params))
+            self._runs[run_id] = run
+        self._loop.call_soon_threadsafe(self._spawn_run, run)
+        return run_id
+
+    def launch(self, key: str, mode: str | None, settings: dict[str, Any]) -> int:
+        """Validate ``key``, ``mode`` and ``settings`` (raises WorkloadError) and start a run."""
+        workload = self.workload(key)
+        mode, params = workload.resolve(mode, settings)
+        return self.start_run(workload, mode, params)
+
+    def stop(self, key: str) -> None:
+        with self._lock:
+            runs = [r for r in self._runs.values() if r.workload.key == key and not r.done.is_set()]
+        for run in runs:
+            self.stop_run(run.run_id)
+
+    def stop_run(self, run_id: int) -> None:
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is None or run.done.is_set() or self._loop is None:
+            return
+
+        def cancel() -> None:
+            run.cancel_requested = True
+            if run.scope is not None:
+                run.scope.cancel()
+
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(cancel)
+
+    def running(self) -> set[str]:
+        with self._lock:
+            return {r.workload.key for r in self._runs.values() if not r.done.is_set()}
+
+    def wait(self, run_id: int, timeout: float | None = None) -> RunResult | None:
+        """Block until a run ends; its result (without traced counts, which the Model adds)."""
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is None:
+            raise KeyError(run_id)
+        run.done.wait(timeout)
+        return run.result
+
+    # -- on the lab loop ------------------------------------------------------------------------
+
+    def _spawn_run(self, run: _Run) -> None:
+        if self._tg is None:
+            return
+        ctx = contextvars.copy_context()
+        ctx.run(RUN_ID.set, run.run_id)
+        name = f"{run.workload.key}:{run.mode}"
+        ctx.run(self._tg.start_soon, self._execute, run, name=name)  # type: ignore[arg-type]
+
+    async def _execute(self, run: _Run) -> None:
+        w = run.workload
+        params_t = tuple(sorted(run.params.items()))
+        total = w.total(run.mode, run.params)
+
+        def progress(done: int, total_: int) -> None:
+            self.tracer.emit(RunProgress(self.clock.now(), run.run_id, done, total_))
+
+        ctx = RunContext(run.mode, run.params, progress, self._process_pool, total)
+        pids_before = self.pool_pids()
+        cpu0 = await anyio.to_thread.run_sync(cpu_snapshot, pids_before)
+        t0 = self.clock.now()
+        self.tracer.emit(RunStart(t0, run.run_id, w.key, run.mode, params_t, total))
+        outcome = "completed"
+        try:
+            with anyio.CancelScope() as scope:
+                run.scope = scope
+                if run.cancel_requested:
+                    scope.cancel()
+                try:
+                    await w.run(ctx)
+                except Exception as exc:
+                    outcome = f"failed: {describe_error(exc)}"
+            if scope.cancelled_caught:
+                outcome = "stopped"
+        except BaseException:
+            outcome = "stopped"
+            raise
+        finally:
+            t1 = self.clock.now()
+            pids = sorted(set(pids_before) | set(self.pool_pids()))
+            cpu1 = cpu_snapshot(pids)
+            result = self._result(run, params_t, t0, t1, cpu_between(cpu0, cpu1), outcome, ctx)
+            run.result = result
+            self.tracer.emit(RunEnd(t1, run.run_id, result))
+            run.done.set()
+
+    def _result(
+        self,
+        run: _Run,
+        params_t: tuple[tuple[str, Any], ...],
+        t0: float,
+        t1: float,
+        cpu_s: float,
+        outcome: str,
+        ctx: RunContext,
+    ) -> RunResult:
+        w = run.workload
+        wall = max(t1 - t0, 1e-9)
+        speedup: float | None = None
+        basis: str | None = None
+        if outcome == "completed":
+            if w.exact_serial is not None:
+                exact = w.exact_serial(run.params)
+                if exact is not None:
+                    speedup, basis = exact[0] / wall, exact[1]
+            elif w.serial_mode is not None:
+                key = (w.key, params_t)
+                if run.mode == w.serial_mode:
+                    self._serial_walls[key] = wall
+                serial = self._serial_walls.get(key)
+                if serial is not None:
+                    speedup, basis = serial / wall, f"measured: serial run took {serial:.3f} s"
+        extra = dict(ctx.extra)
+        extra["max_loop_lag_s"] = round(self.watchdog.max_lag_between(t0, t1), 6)
+        return RunResult(
+            workload=w.key,
+            mode=run.mode,
+            params=params_t,
+            wall_s=wall,
+            cpu_s=cpu_s,
+            parallelism=cpu_s / wall,
+            speedup=speedup,
+            speedup_basis=basis,
+            incidents=self.watchdog.incidents_between(t0, t1),
+            outcome=outcome,
+            extra=tuple(extra.items()),
+        )
+
+
+class LabController:
+    """The lab as the UI's :class:`~cpviz.engine.source.Controller`."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def workloads(self) -> Sequence[WorkloadInfo]:
+        return self.lab.workloads()
+
+    def start(self, key: str, mode: str, params: dict[str, Any]) -> int:
+        return self.lab.launch(key, mode, params)
+
+    def stop(self, key: str) -> None:
+        self.lab.stop(key)
+
+    def running(self) -> set[str]:
+        return self.lab.running()
+
+    def close(self) -> None:
+        self.lab.close()

@@ -1,0 +1,424 @@
+"""The Model folds the event stream into what the views draw.
+
+It is fed the same way live and in replay (``apply(events)``), keeps bounded history, and answers
+questions in the shape widgets need: "what state was task X in over each of these N columns?",
+"how many tasks ran / were ready / waited in each column?", "how busy was core C, and whose work
+was it?". It never touches a widget and never reads a clock: time comes in through the events and
+through the window the caller asks about.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from cpviz.engine.events import (
+    CoreSample,
+    Event,
+    Frame,
+    IncidentEnd,
+    IncidentStart,
+    LoopLag,
+    Role,
+    RunEnd,
+    RunProgress,
+    RunResult,
+    RunStart,
+    StreamGap,
+    TaskSpawn,
+    TaskStep,
+)
+
+
+class State(IntEnum):
+    """What a task was doing in a slice of time; higher values win when a slice holds several."""
+
+    NONE = 0
+    WAITING = 1
+    READY = 2
+    FROZEN = 3
+    RUNNING = 4
+
+
+@dataclass(slots=True)
+class TaskInfo:
+    """What the Model keeps about one task."""
+
+    task_id: int
+    name: str
+    run_id: int
+    parent_id: int
+    spawn: float
+    seq: int
+    exit: float | None = None
+    nsteps: int = 0
+    #: Recent steps as (ready, start, end), in start order; old ones are trimmed.
+    steps: list[tuple[float, float, float]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class IncidentView:
+    incident_id: int
+    since: float
+    detected: float
+    culprit: Frame | None
+    blocking_call: str | None
+    task_id: int
+    stack: tuple[Frame, ...]
+    end: float | None = None
+
+    def duration(self, now: float) -> float:
+        return (self.end if self.end is not None else now) - self.since
+
+
+@dataclass(slots=True)
+class RunView:
+    run_id: int
+    workload: str
+    mode: str
+    params: tuple[tuple[str, Any], ...]
+    start: float
+    total: int
+    done: int = 0
+    end: float | None = None
+    result: RunResult | None = None
+
+
+@dataclass(slots=True)
+class CoreColumn:
+    """One column of a core lane."""
+
+    pct: float | None
+    role: Role | None
+
+
+class Model:
+    """Folds events; all queries take the time window explicitly."""
+
+    def __init__(
+        self,
+        cores: int,
+        history_s: float = 60.0,
+        max_tasks: int = 5000,
+        steps_per_task: int = 512,
+        max_results: int = 20,
+    ) -> None:
+        self.cores = cores
+        self.history_s = history_s
+        self.max_tasks = max_tasks
+        self.steps_per_task = steps_per_task
+        #: Bumped whenever anything a view draws may have changed.
+        self.version = 0
+        #: Latest time any event carried.
+        self.latest = 0.0
+        self.samples: deque[CoreSample] = deque()
+        self._dominant: deque[tuple[Role | None, ...]] = deque()
+        self.tasks: dict[int, TaskInfo] = {}
+        self._seq = 0
+        self.incidents: list[IncidentView] = []
+        self.lag_s = 0.0
+        self.lag_at = 0.0
+        self.runs: dict[int, RunView] = {}
+        self.results: deque[RunResult] = deque(maxlen=max_results)
+        self.dropped = 0
+        self.ctx_switches_per_s = 0.0
+        # Tasks and steps traced per run, counted whatever order spawns and RunStart arrive in.
+        self._run_tasks: dict[int, int] = {}
+        self._run_steps: dict[int, int] = {}
+
+    # -- folding --------------------------------------------------------------------------------
+
+    def apply(self, events: Iterable[Event]) -> None:
+        changed = False
+        tasks = self.tasks
+        for ev in events:
+            changed = True
+            kind = type(ev)
+            if kind is TaskStep:
+                assert isinstance(ev, TaskStep)
+                info = tasks.get(ev.task_id)
+                if info is None:
+                    continue
+                info.steps.append((ev.ready, ev.start, ev.end))
+                info.nsteps += 1
+                if len(info.steps) > 2 * self.steps_per_task:
+                    del info.steps[: self.steps_per_task]
+                if info.run_id:
+                    self._run_steps[info.run_id] = self._run_steps.get(info.run_id, 0) + 1
+                if ev.final:
+                    info.exit = ev.end
+                if ev.end > self.latest:
+                    self.latest = ev.end
+            elif kind is TaskSpawn:
+                assert isinstance(ev, TaskSpawn)
+                self._seq += 1
+                tasks.pop(ev.task_id, None)  # an id can be reused once its task is gone
+                tasks[ev.task_id] = TaskInfo(
+                    ev.task_id, ev.name, ev.run_id, ev.parent_id, ev.t, self._seq
+                )
+                if ev.run_id:
+                    self._run_tasks[ev.run_id] = self._run_tasks.get(ev.run_id, 0) + 1
+                self._note(ev.t)
+            elif kind is CoreSample:
+                assert isinstance(ev, CoreSample)
+                self._add_sample(ev)
+            elif kind is IncidentStart:
+                assert isinstance(ev, IncidentStart)
+                self.incidents.append(
+                    IncidentView(ev.incident_id, ev.since, ev.t, ev.culprit, ev.blocking_call,
+                                 ev.task_id, ev.stack)
+                )
+                self._note(ev.t)
+            elif kind is IncidentEnd:
+                assert isinstance(ev, IncidentEnd)
+                for inc in reversed(self.incidents):
+                    if inc.incident_id == ev.incident_id:
+                        inc.end = inc.since + ev.duration_s
+                        break
+                self._note(ev.t)
+            elif kind is LoopLag:
+                assert isinstance(ev, LoopLag)
+                self.lag_s, self.lag_at = ev.lag_s, ev.t
+                self._note(ev.t)
+            elif kind is RunStart:
+                assert isinstance(ev, RunStart)
+                self.runs[ev.run_id] = RunView(
+                    ev.run_id, ev.workload, ev.mode, ev.params, ev.t, ev.total
+                )
+                self._note(ev.t)
+            elif kind is RunProgress:
+                assert isinstance(ev, RunProgress)
+                run = self.runs.get(ev.run_id)
+                if run is not None:
+                    run.done, run.total = ev.done, ev.total
+                self._note(ev.t)
+            elif kind is RunEnd:
+                assert isinstance(ev, RunEnd)
+                run = self.runs.get(ev.run_id)
+                result = ev.result
+                result = dataclasses.replace(
+                    result,
+                    tasks=self._run_tasks.get(ev.run_id, 0),
+                    steps=self._run_steps.get(ev.run_id, 0),
+                )
+                if run is not None:
+                    run.end = ev.t
+                    run.result = result
+                self.results.append(result)
+                self._note(ev.t)
+            elif kind is StreamGap:
+                assert isinstance(ev, StreamGap)
+                self.dropped += ev.dropped
+        if changed:
+            self.version += 1
+            self._prune()
+
+    def _note(self, t: float) -> None:
+        if t > self.latest:
+            self.latest = t
+
+    def _add_sample(self, sample: CoreSample) -> None:
+        self.samples.append(sample)
+        best: list[tuple[float, Role | None]] = [(0.0, None)] * self.cores
+        for p in sample.placements:
+            if 0 <= p.core < self.cores and p.cpu_pct >= 5.0 and p.cpu_pct > best[p.core][0]:
+                best[p.core] = (p.cpu_pct, p.role)
+        self._dominant.append(tuple(role for _, role in best))
+        if len(self.samples) >= 2:
+            dt = sample.t - self.samples[-2].t
+            if dt > 0:
+                self.ctx_switches_per_s = sample.ctx_switches / dt
+        self._note(sample.t)
+
+    def _prune(self) -> None:
+        horizon = self.latest - self.history_s
+        samples = self.samples
+        while samples and samples[0].t < horizon:
+            samples.popleft()
+            self._dominant.popleft()
+        if len(self.tasks) > self.max_tasks or (
+            self.tasks and self._oldest_exit_before(horizon)
+        ):
+            keep = [
+                t for t in self.tasks.values() if t.exit is None or t.exit >= horizon
+            ]
+            if len(keep) > self.max_tasks:
+                keep = keep[-self.max_tasks :]
+            self.tasks = {t.task_id: t for t in keep}
+        while len(self.incidents) > 200:
+            self.incidents.pop(0)
+        if len(self.runs) > 50:
+            for run_id in sorted(self.runs)[: len(self.runs) - 50]:
+                del self.runs[run_id]
+                self._run_tasks.pop(run_id, None)
+                self._run_steps.pop(run_id, None)
+
+    def _oldest_exit_before(self, horizon: float) -> bool:
+        first = next(iter(self.tasks.values()))
+        return first.exit is not None and first.exit < horizon
+
+    # -- queries: incidents and runs ------------------------------------------------------------
+
+    @property
+    def open_incident(self) -> IncidentView | None:
+        for inc in reversed(self.incidents):
+            if inc.end is None:
+                return inc
+        return None
+
+    def active_runs(self) -> list[RunView]:
+        return [r for r in self.runs.values() if r.end is None]
+
+    def _frozen_spans(self, t0: float, t1: float, now: float) -> list[tuple[float, float]]:
+        spans = []
+        for inc in self.incidents:
+            end = inc.end if inc.end is not None else now
+            if end >= t0 and inc.since <= t1:
+                spans.append((inc.since, end))
+        return spans
+
+    # -- queries: timeline ----------------------------------------------------------------------
+
+    def rows(self) -> list[TaskInfo]:
+        """Tasks in the order the timeline lists them (spawn order)."""
+        return list(self.tasks.values())
+
+    def task_states(self, info: TaskInfo, t0: float, t1: float, ncols: int) -> list[State]:
+        """The state of one task in each of ``ncols`` equal columns of [t0, t1)."""
+        cols = [State.NONE] * ncols
+        if ncols <= 0 or t1 <= t0:
+            return cols
+        scale = ncols / (t1 - t0)
+        last = ncols - 1
+
+        def col(t: float) -> int:
+            return min(last, max(0, int((t - t0) * scale)))
+
+        end = info.exit if info.exit is not None else t1
+        if end < t0 or info.spawn > t1:
+            return cols
+        a, b = col(info.spawn), col(end)
+        for c in range(a, b + 1):
+            cols[c] = State.WAITING
+        if info.exit is None:
+            for s0, s1 in self._frozen_spans(t0, t1, t1):
+                if s1 >= info.spawn:
+                    for c in range(col(max(s0, info.spawn)), col(s1) + 1):
+                        cols[c] = State.FROZEN
+            inc = self.open_incident
+            if inc is not None and inc.task_id == info.task_id:
+                for c in range(col(max(inc.since, t0)), col(t1) + 1):
+                    cols[c] = State.RUNNING
+        steps = info.steps
+        first = bisect_left(steps, t0, key=lambda s: s[2])
+        for ready, start, stop in steps[first:]:
+            if ready > t1:
+                break
+            if start > ready:
+                for c in range(col(ready), col(start) + 1):
+                    if cols[c] < State.READY:
+                        cols[c] = State.READY
+            for c in range(col(start), col(stop) + 1):
+                cols[c] = State.RUNNING
+        return cols
+
+    def band(self, t0: float, t1: float, ncols: int) -> tuple[list[int], list[int], list[int]]:
+        """Per column: how many tasks ran, were ready but not running, and were waiting.
+
+        A task counts once per column in each of "ran" and "ready"; "waiting" is the rest of the
+        tasks alive in that column. Built with difference arrays, so it costs one pass over the
+        steps in the window rather than tasks × columns.
+        """
+        run_d = [0] * (ncols + 1)
+        ready_d = [0] * (ncols + 1)
+        alive_d = [0] * (ncols + 1)
+        if ncols <= 0 or t1 <= t0:
+            return [0] * ncols, [0] * ncols, [0] * ncols
+        scale = ncols / (t1 - t0)
+        last = ncols - 1
+
+        def col(t: float) -> int:
+            return min(last, max(0, int((t - t0) * scale)))
+
+        for info in self.tasks.values():
+            end = info.exit if info.exit is not None else t1
+            if end < t0 or info.spawn > t1:
+                continue
+            alive_d[col(info.spawn)] += 1
+            alive_d[col(end) + 1] -= 1
+            steps = info.steps
+            first = bisect_left(steps, t0, key=lambda s: s[2])
+            ran_upto = -1
+            ready_upto = -1
+            for ready, start, stop in steps[first:]:
+                if ready > t1:
+                    break
+                if start > ready:
+                    a, b = max(col(ready), ready_upto + 1), col(start)
+                    if a <= b:
+                        ready_d[a] += 1
+                        ready_d[b + 1] -= 1
+                        ready_upto = b
+                a, b = max(col(start), ran_upto + 1), col(stop)
+                if a <= b:
+                    run_d[a] += 1
+                    run_d[b + 1] -= 1
+                    ran_upto = b
+        running, ready_n, waiting = [], [], []
+        r = q = al = 0
+        for c in range(ncols):
+            r += run_d[c]
+            q += ready_d[c]
+            al += alive_d[c]
+            running.append(r)
+            ready_n.append(q)
+            waiting.append(max(0, al - r - q))
+        return running, ready_n, waiting
+
+    def frozen_columns(self, t0: float, t1: float, ncols: int, now: float) -> list[bool]:
+        """Columns during which the loop was frozen."""
+        cols = [False] * ncols
+        if ncols <= 0 or t1 <= t0:
+            return cols
+        scale = ncols / (t1 - t0)
+        for s0, s1 in self._frozen_spans(t0, t1, now):
+            a = max(0, int((s0 - t0) * scale))
+            b = min(ncols - 1, int((s1 - t0) * scale))
+            for c in range(a, b + 1):
+                cols[c] = True
+        return cols
+
+    # -- queries: cores -------------------------------------------------------------------------
+
+    def core_columns(self, core: int, t0: float, t1: float, ncols: int) -> list[CoreColumn]:
+        """Mean utilization and dominant cpviz role of one core in each column of [t0, t1)."""
+        sums = [0.0] * ncols
+        counts = [0] * ncols
+        roles: list[dict[Role, int]] = [{} for _ in range(ncols)]
+        if ncols > 0 and t1 > t0:
+            scale = ncols / (t1 - t0)
+            for sample, dominant in zip(self.samples, self._dominant, strict=True):
+                if sample.t < t0 or sample.t > t1 or core >= len(sample.percents):
+                    continue
+                c = min(ncols - 1, int((sample.t - t0) * scale))
+                sums[c] += sample.percents[core]
+                counts[c] += 1
+                role = dominant[core] if core < len(dominant) else None
+                if role is not None:
+                    roles[c][role] = roles[c].get(role, 0) + 1
+        out = []
+        for c in range(ncols):
+            if counts[c] == 0:
+                out.append(CoreColumn(None, None))
+            else:
+                best = max(roles[c].items(), key=lambda kv: kv[1])[0] if roles[c] else None
+                out.append(CoreColumn(sums[c] / counts[c], best))
+        return out
+
+    def latest_sample(self) -> CoreSample | None:
+        return self.samples[-1] if self.samples else None

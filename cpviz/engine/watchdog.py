@@ -1,0 +1,306 @@
+"""Blocking detector: a heartbeat on the loop and a watchdog thread that sees it stop.
+
+The heartbeat is a self-rescheduling ``call_later`` callback, not a task, so it costs one timer
+per beat and never shows up on the timeline. The watchdog thread checks the last beat every few
+milliseconds; once the loop has been silent for longer than the threshold it grabs the loop
+thread's *real* stack with ``sys._current_frames()`` and reports an incident while the loop is
+still frozen. The first beat after the freeze ends the incident.
+
+The culprit is the innermost frame that belongs to the user's or a workload's code: frames in the
+standard library, in site-packages and in cpviz's own engine are skipped, because "blocked in
+selectors.py" tells nobody what to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import linecache
+import os
+import sys
+import sysconfig
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Literal
+
+from cpviz.engine.clock import MonotonicClock
+from cpviz.engine.events import (
+    Event,
+    Frame,
+    IncidentEnd,
+    IncidentRecord,
+    IncidentStart,
+    LoopLag,
+)
+
+_CPVIZ_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_WORKLOADS_DIR = os.path.join(_CPVIZ_DIR, "workloads")
+
+
+def _library_roots() -> tuple[str, ...]:
+    roots: set[str] = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            roots.add(os.path.realpath(path))
+    for path in sys.path:
+        if "site-packages" in path or "dist-packages" in path:
+            roots.add(os.path.realpath(path))
+    return tuple(sorted(roots, key=len, reverse=True))
+
+
+_LIBRARY_ROOTS = _library_roots()
+
+
+def classify(filename: str) -> Literal["user", "library", "engine"]:
+    """Whose code a file is: the user's (or a workload's), a library's, or cpviz's engine."""
+    if filename.startswith("<"):
+        # Frozen stdlib modules (<frozen runpy>) and the like.
+        return "library" if filename.startswith("<frozen") else "user"
+    path = os.path.realpath(filename)
+    if path.startswith(_WORKLOADS_DIR + os.sep):
+        return "user"
+    if path.startswith(_CPVIZ_DIR + os.sep):
+        return "engine"
+    for root in _LIBRARY_ROOTS:
+        if path.startswith(root + os.sep):
+            return "library"
+    return "user"
+
+
+def _call_at(frame: FrameType) -> str | None:
+    """The text of the call expression ``frame`` is executing, e.g. ``time.sleep(0.3)``."""
+    code = frame.f_code
+    index = frame.f_lasti // 2
+    try:
+        positions = list(code.co_positions())
+        line, end_line, col, end_col = positions[index]
+    except (IndexError, ValueError):
+        return None
+    if line is None or col is None or end_col is None or end_line is None:
+        return None
+    lines = [linecache.getline(code.co_filename, n) for n in range(line, end_line + 1)]
+    if not lines or not lines[0]:
+        return None
+    if len(lines) == 1:
+        text = lines[0][col:end_col]
+    else:
+        text = lines[0][col:] + "".join(lines[1:-1]) + lines[-1][:end_col]
+    text = " ".join(text.split())
+    return text or None
+
+
+def _callee(call_text: str | None) -> str | None:
+    """``time.sleep(0.3)`` → ``time.sleep``; None when the text is not a call."""
+    if not call_text or "(" not in call_text:
+        return None
+    head = call_text.split("(", 1)[0].strip()
+    if head.startswith("await "):
+        head = head[len("await ") :].strip()
+    return head or None
+
+
+def capture_stack(frame: FrameType | None) -> tuple[tuple[Frame, ...], Frame | None, str | None]:
+    """Turn a live frame into (stack outermost first, culprit, blocking call)."""
+    raw: list[FrameType] = []
+    while frame is not None:
+        raw.append(frame)
+        frame = frame.f_back
+    raw.reverse()
+    stack = tuple(
+        Frame(
+            file=f.f_code.co_filename,
+            line=f.f_lineno or 0,
+            function=f.f_code.co_name,
+            code=linecache.getline(f.f_code.co_filename, f.f_lineno or 0).strip(),
+            origin=classify(f.f_code.co_filename),
+        )
+        for f in raw
+    )
+    culprit_index = next(
+        (i for i in range(len(stack) - 1, -1, -1) if stack[i].origin == "user"), None
+    )
+    if culprit_index is None:
+        return stack, None, None
+    culprit = stack[culprit_index]
+    call = _callee(_call_at(raw[culprit_index]))
+    if culprit_index == len(stack) - 1 and call is None:
+        # The innermost frame is the user's own and it is not inside a call: pure Python work.
+        call = "CPU-bound Python code"
+    return stack, culprit, call
+
+
+def _current_tasks() -> dict[asyncio.AbstractEventLoop, asyncio.Task[object]]:
+    """asyncio's loop → running-task map, read from the watchdog thread.
+
+    ``asyncio.current_task(loop)`` reads the same map; reading it from another thread is a plain
+    dict lookup under the GIL.
+    """
+    return getattr(asyncio.tasks, "_current_tasks", {})
+
+
+@dataclass
+class _Open:
+    incident_id: int
+    since: float
+    start: IncidentStart
+
+
+class Watchdog:
+    """Watches one asyncio loop for freezes longer than ``threshold_s``.
+
+    ``emit`` receives every event; it is called from the watchdog thread (incident start) and from
+    the loop thread (incident end, lag), so it must be thread-safe (``EventStream.put`` is).
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[Event], None],
+        clock: MonotonicClock,
+        threshold_s: float = 0.1,
+        beat_s: float = 0.01,
+        poll_s: float = 0.005,
+        lag_report_s: float = 0.1,
+    ) -> None:
+        if threshold_s <= 0:
+            raise ValueError(f"threshold must be positive, got {threshold_s}")
+        self._emit = emit
+        self.clock = clock
+        self.threshold_s = threshold_s
+        self.beat_s = beat_s
+        self.poll_s = poll_s
+        self.lag_report_s = lag_report_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._last_beat = 0.0
+        self._expected = 0.0
+        self._worst_lag = 0.0
+        self._last_lag_report = 0.0
+        self._open: _Open | None = None
+        self._lock = threading.Lock()
+        self._next_id = 1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        #: Every incident so far, finished ones with their durations (session-clock times).
+        self.history: list[tuple[IncidentStart, float | None]] = []
+        #: Beats that ran noticeably late, as (time, lag): enough to answer "worst lag in a run".
+        self._late: deque[tuple[float, float]] = deque(maxlen=20_000)
+
+    # -- loop side ------------------------------------------------------------------------------
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the heartbeat on ``loop`` and the watchdog thread. Call from the loop's thread."""
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        now = self.clock.now()
+        self._last_beat = now
+        self._expected = now + self.beat_s
+        self._last_lag_report = now
+        self._timer = loop.call_later(self.beat_s, self._beat)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watch, name="cpviz-watchdog", daemon=True)
+        self._thread.start()
+
+    def detach(self) -> None:
+        """Stop watching; safe to call from any thread, and more than once."""
+        self._stop.set()
+        timer, self._timer = self._timer, None
+        if timer is not None and self._loop is not None:
+            if self._loop_thread == threading.get_ident():
+                timer.cancel()
+            elif not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(timer.cancel)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1.0)
+        self._thread = None
+
+    def _beat(self) -> None:
+        now = self.clock.now()
+        lag = max(0.0, now - self._expected)
+        self._last_beat = now
+        if lag > self._worst_lag:
+            self._worst_lag = lag
+        if lag > 0.001:
+            self._late.append((now, lag))
+        with self._lock:
+            opened, self._open = self._open, None
+        if opened is not None:
+            duration = now - opened.since
+            self._emit(IncidentEnd(now, opened.incident_id, duration))
+            self._finish(opened.incident_id, duration)
+        if now - self._last_lag_report >= self.lag_report_s:
+            self._emit(LoopLag(now, self._worst_lag))
+            self._worst_lag = 0.0
+            self._last_lag_report = now
+        if not self._stop.is_set() and self._loop is not None:
+            self._expected = now + self.beat_s
+            self._timer = self._loop.call_later(self.beat_s, self._beat)
+
+    def _finish(self, incident_id: int, duration: float) -> None:
+        for i, (start, _) in enumerate(self.history):
+            if start.incident_id == incident_id:
+                self.history[i] = (start, duration)
+
+    # -- watchdog thread ------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        sleep = time.sleep
+        while not self._stop.is_set():
+            sleep(self.poll_s)
+            last = self._last_beat
+            now = self.clock.now()
+            if now - last <= self.threshold_s or self._open is not None:
+                continue
+            frame = sys._current_frames().get(self._loop_thread or -1)
+            stack, culprit, call = capture_stack(frame)
+            del frame
+            task = _current_tasks().get(self._loop) if self._loop is not None else None
+            with self._lock:
+                if self._last_beat != last or self._open is not None:
+                    continue  # the loop turned while we were looking
+                incident_id = self._next_id
+                self._next_id += 1
+                start = IncidentStart(
+                    self.clock.now(), incident_id, last, culprit, call, stack,
+                    id(task) if task is not None else 0,
+                )
+                self._open = _Open(incident_id, last, start)
+                self.history.append((start, None))
+            self._emit(start)
+
+    # -- results --------------------------------------------------------------------------------
+
+    def max_lag_between(self, t0: float, t1: float) -> float:
+        """Worst heartbeat lag seen in [t0, t1]; a freeze still under way counts as lag so far."""
+        worst = max((lag for t, lag in list(self._late) if t0 <= t <= t1), default=0.0)
+        opened = self._open
+        if opened is not None:
+            worst = max(worst, min(t1, self.clock.now()) - opened.since)
+        return worst
+
+    def incidents_between(self, t0: float, t1: float) -> tuple[IncidentRecord, ...]:
+        """Incidents that began in [t0, t1], with start times relative to ``t0``."""
+        out: list[IncidentRecord] = []
+        for start, duration in list(self.history):
+            if not (t0 <= start.since <= t1 or t0 <= start.t <= t1):
+                continue
+            culprit = start.culprit
+            if duration is None:
+                duration = max(0.0, self.clock.now() - start.since)
+            out.append(
+                IncidentRecord(
+                    start_s=max(0.0, start.since - t0),
+                    duration_s=duration,
+                    file=culprit.file if culprit else None,
+                    line=culprit.line if culprit else None,
+                    function=culprit.function if culprit else None,
+                    code=culprit.code if culprit else None,
+                    blocking_call=start.blocking_call,
+                )
+            )
+        return tuple(out)

@@ -1,0 +1,11 @@
+"""Functions that run in pool workers. Tiny on purpose: spawned workers import this module."""
+
+from __future__ import annotations
+
+
+def spin(iterations: int) -> int:
+    """Pure-Python arithmetic that holds the GIL the whole time."""
+    acc = 0
+    for i in range(iterations):
+        acc = (acc + i * i) % 1_000_003
+    return acc

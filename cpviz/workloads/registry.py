@@ -1,0 +1,164 @@
+"""Workload declarations: key, modes, parameters with ranges, and what to look at.
+
+A workload is only the *work*; everything cpviz shows about it is measured by the lab's probes.
+The run function gets a :class:`RunContext` that offers the lab's pools and a progress counter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from cpviz.engine.source import ParamInfo, WorkloadInfo
+
+
+class WorkloadError(ValueError):
+    """A bad workload name, mode, parameter or value; the message says what is accepted."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its type, default and inclusive range."""
+
+    name: str
+    kind: type
+    default: Any
+    low: Any = None
+    high: Any = None
+    help: str = ""
+
+    def parse(self, text: str | Any) -> Any:
+        """Turn ``text`` (from ``--set`` or the UI) into a checked value."""
+        if self.kind is bool:
+            if isinstance(text, bool):
+                return text
+            low = str(text).strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise WorkloadError(f"{self.name} must be true or false, got {text!r}")
+        try:
+            value = self.kind(text)
+        except (TypeError, ValueError):
+            raise WorkloadError(
+                f"{self.name} must be {'an integer' if self.kind is int else 'a number'}"
+                f" from {self.low} to {self.high}, got {text!r}"
+            ) from None
+        if (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        ):
+            raise WorkloadError(
+                f"{self.name} must be from {self.low} to {self.high}, got {text}"
+            )
+        return value
+
+    def info(self) -> ParamInfo:
+        return ParamInfo(self.name, self.kind.__name__, self.default, self.low, self.high,
+                         self.help)
+
+
+class RunContext:
+    """What a running workload may use. Created by the lab, used on the lab loop only."""
+
+    def __init__(
+        self,
+        mode: str,
+        params: Mapping[str, Any],
+        progress: Callable[[int, int], None],
+        process_pool: Callable[[], Executor],
+        total: int,
+    ) -> None:
+        self.mode = mode
+        self.params = dict(params)
+        self._progress = progress
+        self._pool = process_pool
+        self.total = total
+        self.done = 0
+        #: Figures the workload measured about its *work* (e.g. bytes fetched), merged into the
+        #: result. Never timing of its own steps: the probes measure those.
+        self.extra: dict[str, Any] = {}
+
+    def advance(self, n: int = 1) -> None:
+        """Count ``n`` units of work as finished (drives the progress bar)."""
+        self.done += n
+        self._progress(self.done, self.total)
+
+    async def in_process(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` in the lab's process pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool(), fn, *args)
+
+
+RunFn = Callable[[RunContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str
+    title: str
+    modes: tuple[str, ...]
+    params: tuple[Param, ...]
+    explanation: str
+    run: RunFn
+    #: Units of work a run will do, for the progress bar.
+    total: Callable[[str, Mapping[str, Any]], int]
+    #: The mode whose wall time is the baseline for speedups, if any.
+    serial_mode: str | None = None
+    #: Serial wall time that follows exactly from the parameters (I/O: N × L), if any.
+    exact_serial: Callable[[Mapping[str, Any]], tuple[float, str] | None] | None = None
+
+    def info(self) -> WorkloadInfo:
+        return WorkloadInfo(self.key, self.title, self.modes,
+                            tuple(p.info() for p in self.params), self.explanation)
+
+    def resolve(
+        self, mode: str | None, settings: Mapping[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Check a mode and ``key=value`` settings; return the mode and full parameters."""
+        mode = mode or self.modes[0]
+        if mode not in self.modes:
+            raise WorkloadError(
+                f"unknown mode {mode!r} for {self.key}; choose one of: {', '.join(self.modes)}"
+            )
+        values = {p.name: p.default for p in self.params}
+        by_name = {p.name: p for p in self.params}
+        for name, raw in (settings or {}).items():
+            param = by_name.get(name)
+            if param is None:
+                raise WorkloadError(
+                    f"unknown parameter {name!r} for {self.key}; accepted: "
+                    + ", ".join(by_name)
+                )
+            values[name] = param.parse(raw)
+        return mode, values
+
+
+def catalogue() -> tuple[Workload, ...]:
+    """Every workload, in the order keys 1–9 and ``cpviz list`` use."""
+    from cpviz.workloads import blocking, cpu, io
+
+    return (io.WORKLOAD, cpu.WORKLOAD, blocking.WORKLOAD)
+
+
+def find(key: str) -> Workload:
+    for w in catalogue():
+        if w.key == key:
+            return w
+    raise WorkloadError(
+        f"unknown workload {key!r}; choose one of: {', '.join(w.key for w in catalogue())}"
+    )
+
+
+def parse_settings(pairs: list[str]) -> dict[str, str]:
+    """``["n=10", "real=true"]`` → ``{"n": "10", "real": "true"}``."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise WorkloadError(f"--set takes key=value, got {pair!r}")
+        out[name.strip()] = value.strip()
+    return out
