@@ -14,9 +14,10 @@ import contextlib
 import contextvars
 import multiprocessing
 import threading
-from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from multiprocessing.pool import Pool
 from typing import Any
 
 import anyio
@@ -29,6 +30,7 @@ from cpviz.engine.source import WorkloadInfo
 from cpviz.engine.stream import EventStream
 from cpviz.engine.tracer import RUN_ID, Tracer
 from cpviz.engine.watchdog import Watchdog
+from cpviz.workloads._jobs import worker_init
 from cpviz.workloads.registry import RunContext, Workload, catalogue
 
 
@@ -66,6 +68,8 @@ class _Run:
     result: RunResult | None = None
     scope: anyio.CancelScope | None = None
     cancel_requested: bool = False
+    #: Jobs handed to the process pool and not yet back.
+    process_jobs: int = 0
 
 
 class Lab:
@@ -96,7 +100,7 @@ class Lab:
             else None
         )
         self._process_workers = process_workers or self.cores
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Pool | None = None
         self._pool_lock = threading.Lock()
         self._runs: dict[int, _Run] = {}
         self._lock = threading.Lock()
@@ -168,32 +172,13 @@ class Lab:
         self.stream.remove_feed(self.tracer)
 
     def _kill_pool(self) -> None:
-        """Terminate the workers mid-job, then let the executor wind down on its own.
-
-        Futures are not cancelled first: on 3.11 the executor's manager thread then trips over
-        the cancelled futures when it sees the dead workers and prints a traceback.
-        """
+        """Terminate the pool's workers, mid-job if need be; the next use starts a fresh pool."""
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is None:
             return
-        procs = list(getattr(pool, "_processes", {}).values())
-        for proc in procs:
-            with contextlib.suppress(Exception):
-                proc.terminate()
-        for proc in procs:
-            with contextlib.suppress(Exception):
-                proc.join(timeout=1.0)
-                if proc.is_alive():
-                    proc.kill()
-                    proc.join(timeout=0.5)
-        manager = getattr(pool, "_executor_manager_thread", None)
-        pool.shutdown(wait=False)
-        if isinstance(manager, threading.Thread):
-            manager.join(timeout=1.0)
-        # multiprocessing's resource tracker (started for the pool's semaphores) stays until
-        # cpviz exits, when it reads EOF and goes: stopping it earlier races the semaphores'
-        # own finalizers and makes both sides print warnings.
+        pool.terminate()
+        pool.join()
 
     def __enter__(self) -> Lab:
         return self.start()
@@ -209,24 +194,54 @@ class Lab:
         return self._loop_tid
 
     def pool_pids(self) -> list[int]:
-        pool = self._pool
-        if pool is None:
+        """Worker processes alive now (the pool is the only user of multiprocessing here)."""
+        if self._pool is None:
             return []
-        return [pid for pid in list(getattr(pool, "_processes", {}).keys()) if pid]
+        return [p.pid for p in multiprocessing.active_children() if p.pid]
 
     def _watched(self) -> list[Watched]:
         out = own_threads(lambda: self._loop_tid)
         out.extend(Watched("process", pid, f"worker {pid}", True) for pid in self.pool_pids())
         return out
 
-    def _process_pool(self) -> Executor:
+    def _process_pool(self) -> Pool:
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=self._process_workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                )
+                ctx = multiprocessing.get_context("spawn")
+                self._pool = ctx.Pool(self._process_workers, initializer=worker_init)
             return self._pool
+
+    async def _in_process(
+        self, run: _Run, fn: Callable[..., Any], args: tuple[Any, ...]
+    ) -> Any:
+        """Await ``fn(*args)`` in a worker process; results come back via the loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def settle(ok: bool, value: Any) -> None:
+            if future.done():
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+        def deliver(ok: bool, value: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop may already be closed
+                loop.call_soon_threadsafe(settle, ok, value)
+
+        pool = self._process_pool()
+        pool.apply_async(
+            fn,
+            args,
+            callback=lambda v: deliver(True, v),
+            error_callback=lambda e: deliver(False, e),
+        )
+        run.process_jobs += 1
+        try:
+            return await future
+        finally:
+            run.process_jobs -= 1
 
     # -- controller -----------------------------------------------------------------------------
 
@@ -308,7 +323,9 @@ class Lab:
         def progress(done: int, total_: int) -> None:
             self.tracer.emit(RunProgress(self.clock.now(), run.run_id, done, total_))
 
-        ctx = RunContext(run.mode, run.params, progress, self._process_pool, total)
+        ctx = RunContext(
+            run.mode, run.params, progress, partial(self._in_process, run), total
+        )
         pids_before = self.pool_pids()
         cpu0 = await anyio.to_thread.run_sync(cpu_snapshot, pids_before)
         t0 = self.clock.now()
@@ -336,6 +353,9 @@ class Lab:
             run.result = result
             self.tracer.emit(RunEnd(t1, run.run_id, result))
             run.done.set()
+            if run.process_jobs and not self._closed:
+                # Stopped with jobs still in the workers: stopping means the lanes go quiet.
+                self._kill_pool()
 
     def _result(
         self,

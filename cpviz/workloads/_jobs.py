@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+
+
+def worker_init() -> None:
+    """Leave Ctrl+C to the parent: it stops the pool itself, without a traceback per worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
 
 def spin(iterations: int) -> int:
     """Pure-Python arithmetic that holds the GIL the whole time."""

@@ -6,9 +6,7 @@ The run function gets a :class:`RunContext` that offers the lab's pools and a pr
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,13 +67,13 @@ class RunContext:
         mode: str,
         params: Mapping[str, Any],
         progress: Callable[[int, int], None],
-        process_pool: Callable[[], Executor],
+        process_call: Callable[[Callable[..., Any], tuple[Any, ...]], Awaitable[Any]],
         total: int,
     ) -> None:
         self.mode = mode
         self.params = dict(params)
         self._progress = progress
-        self._pool = process_pool
+        self._process_call = process_call
         self.total = total
         self.done = 0
         #: Figures the workload measured about its *work* (e.g. bytes fetched), merged into the
@@ -88,9 +86,8 @@ class RunContext:
         self._progress(self.done, self.total)
 
     async def in_process(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(*args)`` in the lab's process pool."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), fn, *args)
+        """Run ``fn(*args)`` in the lab's process pool (``fn`` must be importable there)."""
+        return await self._process_call(fn, args)
 
 
 RunFn = Callable[[RunContext], Awaitable[None]]
@@ -110,6 +107,8 @@ class Workload:
     serial_mode: str | None = None
     #: Serial wall time that follows exactly from the parameters (I/O: N × L), if any.
     exact_serial: Callable[[Mapping[str, Any]], tuple[float, str] | None] | None = None
+    #: Refuses, before the run starts, settings this machine cannot honour (WorkloadError).
+    check: Callable[[str, Mapping[str, Any]], None] | None = None
 
     def info(self) -> WorkloadInfo:
         return WorkloadInfo(self.key, self.title, self.modes,
@@ -134,6 +133,8 @@ class Workload:
                     + ", ".join(by_name)
                 )
             values[name] = param.parse(raw)
+        if self.check is not None:
+            self.check(mode, values)
         return mode, values
 
 

@@ -1,0 +1,369 @@
+"""Command line: ``cpviz`` (the live screen), ``cpviz run`` (headless) and ``cpviz list``.
+
+Every mistake on the command line ends with one line on stderr that says what was wrong and
+what is accepted, and exit status 2; never a traceback. Textual is imported only when the
+screen is wanted, so headless runs and pool workers start quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from cpviz import __version__
+from cpviz.workloads.registry import (
+    Workload,
+    WorkloadError,
+    catalogue,
+    find,
+    parse_settings,
+)
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A bad command line; the message is the whole story."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line and exit 2 without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if not 1 <= value <= 60_000:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 60000 ms, got {text}")
+    return value
+
+
+def _rate(low: float, high: float) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {text}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    names = ", ".join(w.key for w in catalogue())
+    parser = _Parser(
+        prog="cpviz",
+        description=(
+            "See concurrency and parallelism on your own cores: one lane per CPU core, a "
+            "timeline of every coroutine, and an alarm that names the line that froze the "
+            "event loop. Run with no command for the live screen."
+        ),
+        epilog=(
+            f"workloads: {names}. Examples: 'cpviz --start cpu:processes', "
+            "'cpviz run io --mode concurrent --set n=1000 --json', 'cpviz list'."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"cpviz {__version__}")
+    probes = argparse.ArgumentParser(add_help=False)
+    probes.add_argument(
+        "--threshold-ms",
+        type=_positive_ms,
+        default=100.0,
+        metavar="MS",
+        help="how long the loop may stall before the alarm fires (default 100)",
+    )
+    probes.add_argument(
+        "--sample-hz",
+        type=_rate(0.5, 100),
+        default=10.0,
+        metavar="HZ",
+        help="core sampling rate (default 10)",
+    )
+    parser.add_argument(
+        "--start",
+        metavar="WORKLOAD[:MODE]",
+        help="start a workload as soon as the screen opens",
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter for the --start workload (repeatable)",
+    )
+    parser.add_argument(
+        "--fps", type=_rate(1, 60), default=25.0, help="screen refresh rate (default 25)"
+    )
+    for action in probes._actions:
+        if action.option_strings:
+            parser._add_action(action)
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser(
+        "run",
+        parents=[probes],
+        help="run one workload without the screen and print what it measured",
+        description="Run one workload headless, with every probe on, and print its result.",
+    )
+    run.add_argument("workload", help=f"one of: {names}")
+    run.add_argument("--mode", help="the workload's mode (default: its first)")
+    run.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter, e.g. --set n=500 --set real=true (repeatable)",
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument(
+        "--baseline",
+        action="store_true",
+        help="run the serial mode first, so the speedup is measured rather than missing",
+    )
+    listing = sub.add_parser("list", help="list the workloads, their modes and parameters")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _error(message: str) -> int:
+    print(f"cpviz: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return _error(str(exc))
+    try:
+        if args.command == "list":
+            return cmd_list(args.json)
+        if args.command == "run":
+            return cmd_run(args)
+        return cmd_tui(args)
+    except (UsageError, WorkloadError) as exc:
+        return _error(str(exc))
+
+
+# -- list ---------------------------------------------------------------------------------------
+
+
+def cmd_list(as_json: bool) -> int:
+    workloads = catalogue()
+    if as_json:
+        print(json.dumps([_describe(i, w) for i, w in enumerate(workloads, 1)], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="cpviz workloads", show_lines=True)
+    table.add_column("key")
+    table.add_column("workload")
+    table.add_column("modes")
+    table.add_column("parameters (default, range)")
+    for i, w in enumerate(workloads, 1):
+        params = "\n".join(
+            f"{p.name}={_fmt(p.default)}"
+            + (f" ({_fmt(p.low)}–{_fmt(p.high)})" if p.low is not None else "")
+            + f"  {p.help}"
+            for p in w.params
+        )
+        table.add_row(str(i), f"[b]{w.key}[/b]\n{w.title}", "\n".join(w.modes), params)
+    Console().print(table)
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _describe(index: int, w: Workload) -> dict[str, Any]:
+    return {
+        "key": str(index),
+        "name": w.key,
+        "title": w.title,
+        "modes": list(w.modes),
+        "params": [
+            {"name": p.name, "type": p.kind.__name__, "default": p.default, "min": p.low,
+             "max": p.high, "help": p.help}
+            for p in w.params
+        ],
+        "explanation": w.explanation,
+    }
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    workload = find(args.workload)
+    mode, params = workload.resolve(args.mode, parse_settings(args.settings))
+    if args.baseline and workload.serial_mode is None:
+        raise UsageError(f"--baseline needs a serial mode, and {workload.key} has none")
+
+    from cpviz.engine.lab import Lab
+    from cpviz.engine.model import Model
+
+    lab = Lab(threshold_s=args.threshold_ms / 1000.0, sample_hz=args.sample_hz)
+    model = Model(lab.cores)
+    interrupted = False
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        lab.start()
+        plan = [(workload.serial_mode, params)] if args.baseline and mode != "serial" else []
+        plan.append((mode, params))
+        result = None
+        for run_mode, run_params in plan:
+            assert run_mode is not None
+            result = _run_one(lab, model, workload, run_mode, run_params, args.json)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        lab.close()
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        print("cpviz: interrupted; every run was stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    assert result is not None
+    if args.json:
+        print(json.dumps(result, indent=None))
+    else:
+        _print_result(result)
+    return 0 if result["outcome"] in ("completed",) else 1
+
+
+def _run_one(
+    lab: Any, model: Any, workload: Workload, mode: str, params: dict[str, Any], quiet: bool
+) -> dict[str, Any]:
+    """Run once, showing progress on stderr when it is a terminal, and return the JSON shape."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    run_id = lab.start_run(workload, mode, params)
+    err = Console(stderr=True)
+    show = err.is_terminal
+    with Progress(
+        TextColumn(f"{workload.key}:{mode}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show,
+    ) as progress:
+        bar = progress.add_task("run", total=workload.total(mode, params) or None)
+        while True:
+            model.apply(lab.stream.drain())
+            view = model.runs.get(run_id)
+            if view is not None:
+                progress.update(bar, completed=view.done, total=view.total or None)
+                if view.result is not None:
+                    return dict(view.result.as_dict())
+            time.sleep(0.05)
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"cpviz run {result['workload']} --mode {result['mode']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    speedup = result["speedup"]
+    rows = [
+        ("outcome", result["outcome"]),
+        ("wall", f"{result['wall_s']:.3f} s"),
+        ("cpu (process + children)", f"{result['cpu_s']:.3f} s"),
+        ("parallelism (cpu ÷ wall)", f"{result['parallelism']:.2f} cores"),
+        (
+            "speedup vs serial",
+            "—" if speedup is None else f"×{speedup:.2f}  ({result['speedup_basis']})",
+        ),
+        ("tasks traced", str(result["tasks"])),
+        ("task steps traced", str(result["steps"])),
+        ("worst loop lag", f"{result.get('max_loop_lag_s', 0.0) * 1000:.1f} ms"),
+        ("loop freezes", str(len(result["incidents"]))),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    for inc in result["incidents"][:10]:
+        where = f"{inc['file']}:{inc['line']} in {inc['function']}" if inc["file"] else "?"
+        console.print(
+            f"  froze {inc['duration_s'] * 1000:.0f} ms at +{inc['start_s']:.2f} s — {where}"
+            + (f" — {inc['code']}" if inc["code"] else "")
+        )
+    if len(result["incidents"]) > 10:
+        console.print(f"  … and {len(result['incidents']) - 10} more")
+    console.print(f"params: {json.dumps(result['params'])}")
+
+
+# -- the screen ---------------------------------------------------------------------------------
+
+
+def _parse_start(spec: str | None) -> tuple[str, str | None] | None:
+    if spec is None:
+        return None
+    key, _, mode = spec.partition(":")
+    workload = find(key.strip())
+    if mode:
+        workload.resolve(mode.strip(), None)
+    return workload.key, (mode.strip() or None)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    start = _parse_start(args.start)
+    settings = parse_settings(args.settings)
+    if settings:
+        if start is None:
+            raise UsageError("--set needs --start WORKLOAD to say which workload it is for")
+        find(start[0]).resolve(start[1], settings)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(
+            "the live screen needs an interactive terminal; for scripts use 'cpviz run "
+            "WORKLOAD --json'"
+        )
+    from cpviz.app import CpvizApp
+    from cpviz.engine.lab import Lab, LabController
+    from cpviz.engine.source import LiveSource
+
+    lab = Lab(threshold_s=args.threshold_ms / 1000.0, sample_hz=args.sample_hz)
+    try:
+        lab.start()
+        app = CpvizApp(
+            LiveSource(lab.stream, lab.cores),
+            LabController(lab),
+            fps=args.fps,
+            start=start,
+            start_settings=settings,
+        )
+        app.run()
+    finally:
+        lab.close()
+    return 0
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
