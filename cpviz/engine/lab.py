@@ -68,7 +68,8 @@ class _Run:
     result: RunResult | None = None
     scope: anyio.CancelScope | None = None
     cancel_requested: bool = False
-    #: Jobs handed to the process pool and not yet back.
+    #: Jobs handed to the process pool whose results have not come back (cancelling the task
+    #: that awaits one does not stop the worker computing it).
     process_jobs: int = 0
 
 
@@ -194,10 +195,14 @@ class Lab:
         return self._loop_tid
 
     def pool_pids(self) -> list[int]:
-        """Worker processes alive now (the pool is the only user of multiprocessing here)."""
-        if self._pool is None:
+        """This lab's worker processes alive now."""
+        pool = self._pool
+        if pool is None:
             return []
-        return [p.pid for p in multiprocessing.active_children() if p.pid]
+        workers = getattr(pool, "_pool", None)  # Pool keeps its Process objects here
+        if workers is None:
+            workers = multiprocessing.active_children()
+        return [p.pid for p in list(workers) if p.pid and p.is_alive()]
 
     def _watched(self) -> list[Watched]:
         out = own_threads(lambda: self._loop_tid)
@@ -219,6 +224,7 @@ class Lab:
         future: asyncio.Future[Any] = loop.create_future()
 
         def settle(ok: bool, value: Any) -> None:
+            run.process_jobs -= 1
             if future.done():
                 return
             if ok:
@@ -238,10 +244,7 @@ class Lab:
             error_callback=lambda e: deliver(False, e),
         )
         run.process_jobs += 1
-        try:
-            return await future
-        finally:
-            run.process_jobs -= 1
+        return await future
 
     # -- controller -----------------------------------------------------------------------------
 

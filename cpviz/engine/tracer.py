@@ -121,9 +121,9 @@ class Tracer:
         else:
             task = asyncio.Task(coro, loop=loop, **kwargs)
         parent = asyncio.current_task(loop)
-        self.emit(
-            ("spawn", _perf(), id(task), task.get_name(), RUN_ID.get(), id(parent) if parent else 0)
-        )
+        # The task itself, not its name: on 3.11 and 3.12 create_task(name=...) names the task
+        # only after the factory returns. The consumer reads the name when it drains.
+        self.emit(("spawn", _perf(), task, RUN_ID.get(), id(parent) if parent else 0))
         return task
 
     def _make_handle_class(self) -> type[aio_events.Handle]:
@@ -239,8 +239,12 @@ class Tracer:
             if tid == 0.0:
                 obj = objects.popleft()
                 if type(obj) is tuple:
-                    _, at, task_id, name, run_id, parent_id = obj
-                    append(TaskSpawn(at - origin, task_id, name, run_id, parent_id))
+                    _, at, task, run_id, parent_id = obj
+                    name = task.get_name()
+                    if name is None or name == "None":
+                        # 3.13.0 names factory-made tasks set_name(None) when none was given.
+                        name = f"Task@{id(task) & 0xFFFF:04x}"
+                    append(TaskSpawn(at - origin, id(task), str(name), run_id, parent_id))
                 else:
                     append(obj)
             elif tid > 0:

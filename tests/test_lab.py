@@ -1,0 +1,122 @@
+"""The lab runs real workloads with every probe on; results are measured, not reported."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from cpviz.engine.events import RunResult
+from cpviz.engine.lab import Lab
+from cpviz.engine.model import Model
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    with Lab(sample_hz=10) as running:
+        yield running
+
+
+def _run(lab: Lab, model: Model, key: str, mode: str, **settings: object) -> RunResult:
+    run_id = lab.launch(key, mode, dict(settings))
+    while True:
+        model.apply(lab.stream.drain())
+        view = model.runs.get(run_id)
+        if view is not None and view.result is not None:
+            return view.result
+        threading.Event().wait(0.05)
+
+
+def test_io_concurrent_overlaps_a_thousand_waits(lab: Lab) -> None:
+    model = Model(lab.cores)
+    result = _run(lab, model, "io", "concurrent", n=1000, latency_ms=200)
+    assert result.outcome == "completed"
+    assert result.tasks >= 1000
+    # Each call is a first step and a wake-up step at least.
+    assert result.steps >= 2000
+    run = next(r for r in model.runs.values() if r.result is result)
+    assert run.end is not None
+    running, ready, waiting = model.band(run.start, run.end, 50)
+    # At some moment nearly all thousand tasks were waiting together: the waits overlapped.
+    assert max(waiting) >= 900
+    # Serial would be N × L = 200 s; the concurrent run took a small fraction of that.
+    assert result.speedup is not None and result.speedup > 10
+    assert result.speedup_basis == "exact: N × L"
+
+
+def test_io_bounded_never_has_more_than_k_calls_waiting(lab: Lab) -> None:
+    model = Model(lab.cores)
+    result = _run(lab, model, "io", "bounded", n=60, k=10, latency_ms=50)
+    assert result.outcome == "completed"
+    run = next(r for r in model.runs.values() if r.result is result)
+    calls = [t for t in model.tasks.values() if t.run_id == run.run_id and t.name.startswith("call")]
+    assert len(calls) == 60
+    # A call's last wait (between its last two steps) is the call itself; any earlier wait was
+    # for the limiter. At no moment may more than k calls be waiting on the call itself.
+    spans = []
+    for t in calls:
+        assert len(t.steps) >= 2
+        spans.append((t.steps[-2][2], t.steps[-1][1]))
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    depth = peak = 0
+    for _, d in edges:
+        depth += d
+        peak = max(peak, depth)
+    assert peak <= 10
+
+
+def test_cpu_loop_mode_freezes_the_loop_and_names_the_job(lab: Lab) -> None:
+    model = Model(lab.cores)
+    result = _run(lab, model, "cpu", "loop", jobs=1, work=4_000_000)
+    assert result.outcome == "completed"
+    assert len(result.incidents) >= 1
+    incident = result.incidents[0]
+    assert incident.file is not None and incident.file.endswith("_jobs.py")
+    assert incident.function == "spin"
+    assert incident.blocking_call == "CPU-bound Python code"
+
+
+def test_blocking_sync_sleep_is_caught_and_offload_is_not(lab: Lab) -> None:
+    model = Model(lab.cores)
+    bad = _run(lab, model, "blocking", "sync-sleep", duration_s=1.2, period_ms=600, block_ms=250)
+    good = _run(lab, model, "blocking", "offload", duration_s=1.2, period_ms=600, block_ms=250)
+    assert bad.incidents, "time.sleep in a coroutine must raise the alarm"
+    assert all(i.blocking_call == "time.sleep" for i in bad.incidents)
+    assert all(i.function == "_waiter" and i.code == "time.sleep(block_s)" for i in bad.incidents)
+    assert good.incidents == ()
+
+
+def test_processes_run_in_worker_processes_and_stop_leaves_none(lab: Lab) -> None:
+    model = Model(lab.cores)
+    result = _run(lab, model, "cpu", "processes", jobs=2, work=200_000)
+    assert result.outcome == "completed"
+    assert lab.pool_pids(), "a processes run must have used worker processes"
+    # Stopping a run mid-job tears the pool down: no worker keeps burning CPU.
+    run_id = lab.launch("cpu", "processes", {"jobs": 4, "work": 100_000_000})
+    while len(lab.pool_pids()) < 1:
+        threading.Event().wait(0.05)
+    workers = lab.pool_pids()
+    lab.stop_run(run_id)
+    stopped = lab.wait(run_id, timeout=30)
+    assert stopped is not None and stopped.outcome == "stopped"
+    gone, alive = psutil.wait_procs([psutil.Process(p) for p in workers if psutil.pid_exists(p)],
+                                    timeout=5)
+    assert alive == []
+
+
+def test_a_closed_lab_leaves_no_thread_and_no_worker() -> None:
+    before = {t.ident for t in threading.enumerate()}
+    lab = Lab()
+    lab.start()
+    run_id = lab.launch("cpu", "processes", {"jobs": 4, "work": 100_000_000})
+    while not lab.pool_pids():
+        threading.Event().wait(0.05)
+    workers = [psutil.Process(p) for p in lab.pool_pids()]
+    lab.close()
+    assert lab.wait(run_id, timeout=5) is not None
+    _, alive = psutil.wait_procs(workers, timeout=2)
+    assert alive == []
+    leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert leftover == []
