@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"cpviz {__version__}")
-    probes = argparse.ArgumentParser(add_help=False)
+    probes = _Parser(add_help=False)
     probes.add_argument(
         "--threshold-ms",
         type=_positive_ms,

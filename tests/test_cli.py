@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import psutil
 import pytest
@@ -75,10 +76,10 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> Non
     assert "Traceback" not in out.stderr
 
 
-def _json(*args: str) -> dict[str, object]:
+def _json(*args: str) -> dict[str, Any]:
     out = run("run", *args, "--json")
     assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     for key in ("workload", "mode", "wall_s", "cpu_s", "parallelism", "tasks", "steps",
                 "incidents", "speedup"):
         assert key in result
@@ -127,12 +128,16 @@ def test_ctrl_c_during_run_stops_everything() -> None:
     workers: list[psutil.Process] = []
     deadline = time.monotonic() + 60
     while len(workers) < 2 and time.monotonic() < deadline:
-        workers = [c for c in me.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+        workers = [
+            c
+            for c in me.children(recursive=True)
+            if "resource_tracker" not in " ".join(c.cmdline())
+        ]
         time.sleep(0.1)
     assert workers, "the processes run never started its workers"
     everyone = me.children(recursive=True)
     os.kill(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "Traceback" not in err
     assert "interrupted" in err

@@ -38,7 +38,7 @@ def test_io_concurrent_overlaps_a_thousand_waits(lab: Lab) -> None:
     assert result.steps >= 2000
     run = next(r for r in model.runs.values() if r.result is result)
     assert run.end is not None
-    running, ready, waiting = model.band(run.start, run.end, 50)
+    _running, _ready, waiting = model.band(run.start, run.end, 50)
     # At some moment nearly all thousand tasks were waiting together: the waits overlapped.
     assert max(waiting) >= 900
     # Serial would be N × L = 200 s; the concurrent run took a small fraction of that.
@@ -51,7 +51,9 @@ def test_io_bounded_never_has_more_than_k_calls_waiting(lab: Lab) -> None:
     result = _run(lab, model, "io", "bounded", n=60, k=10, latency_ms=50)
     assert result.outcome == "completed"
     run = next(r for r in model.runs.values() if r.result is result)
-    calls = [t for t in model.tasks.values() if t.run_id == run.run_id and t.name.startswith("call")]
+    calls = [
+        t for t in model.tasks.values() if t.run_id == run.run_id and t.name.startswith("call")
+    ]
     assert len(calls) == 60
     # A call's last wait (between its last two steps) is the call itself; any earlier wait was
     # for the limiter. At no moment may more than k calls be waiting on the call itself.
@@ -101,7 +103,7 @@ def test_processes_run_in_worker_processes_and_stop_leaves_none(lab: Lab) -> Non
     lab.stop_run(run_id)
     stopped = lab.wait(run_id, timeout=30)
     assert stopped is not None and stopped.outcome == "stopped"
-    gone, alive = psutil.wait_procs([psutil.Process(p) for p in workers if psutil.pid_exists(p)],
+    _gone, alive = psutil.wait_procs([psutil.Process(p) for p in workers if psutil.pid_exists(p)],
                                     timeout=5)
     assert alive == []
 
