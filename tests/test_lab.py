@@ -120,5 +120,8 @@ def test_a_closed_lab_leaves_no_thread_and_no_worker() -> None:
     assert lab.wait(run_id, timeout=5) is not None
     _, alive = psutil.wait_procs(workers, timeout=2)
     assert alive == []
+    # Anything the lab started must be gone within 2 s of closing it.
+    for thread in [t for t in threading.enumerate() if t.ident not in before]:
+        thread.join(timeout=2)
     leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     assert leftover == []

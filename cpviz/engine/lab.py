@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from multiprocessing import resource_tracker
 from multiprocessing.pool import Pool
 from typing import Any
 
@@ -120,6 +121,11 @@ class Lab:
 
     def start(self) -> Lab:
         """Start the lab thread and its probes; returns once the loop is ready."""
+        # Start multiprocessing's resource tracker now, while sys.stderr is still the real one:
+        # it hands its child sys.stderr.fileno(), and a UI that captures stderr (Textual does)
+        # has no usable file descriptor there, so a pool created later would fail to start.
+        with contextlib.suppress(Exception):
+            resource_tracker.ensure_running()
         self.stream.add_feed(self.tracer)
         self._thread = threading.Thread(target=self._thread_main, name="cpviz-lab", daemon=True)
         self._thread.start()

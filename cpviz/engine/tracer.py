@@ -52,14 +52,14 @@ class Tracer:
         self.origin = origin
         self.capacity = capacity
         self._buf = array("d", bytes(8 * _STRIDE * capacity))
-        self._objects: deque[Any] = deque()
+        #: (ring position, spawn record or event) from the loop thread, in production order.
+        self._objects: deque[tuple[Any, ...]] = deque()
         #: ``[records read by the consumer, records dropped and not yet reported]``. A list, so
         #: the hot path reaches it through one closure cell.
         self._state = [0, 0]
         #: Records dropped over the tracer's life because the ring was full.
         self.dropped = 0
         self._written: Callable[[], int] = lambda: 0
-        self._bump: Callable[[], int] = lambda: 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous_factory: Any = None
         self.thread_id: int | None = None
@@ -77,7 +77,7 @@ class Tracer:
                 f"cannot trace {type(loop).__name__}: it is not an asyncio BaseEventLoop"
             )
         self._loop = loop
-        step_handle = self._make_handle_class()
+        step_handle, factory = self._make_hooks(loop)
         task_type = asyncio.Task
         copy_context = contextvars.copy_context
 
@@ -98,7 +98,7 @@ class Tracer:
 
         loop._call_soon = _call_soon  # type: ignore[attr-defined]
         self._previous_factory = loop.get_task_factory()
-        loop.set_task_factory(self._task_factory)  # type: ignore[arg-type]
+        loop.set_task_factory(factory)
 
     def detach(self) -> None:
         """Stop tracing; the loop goes back to its own scheduling."""
@@ -110,24 +110,10 @@ class Tracer:
         loop.set_task_factory(self._previous_factory)
         self._loop = None
 
-    def _task_factory(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        coro: Coroutine[Any, Any, Any],
-        **kwargs: Any,
-    ) -> asyncio.Task[Any]:
-        if self._previous_factory is not None:
-            task: asyncio.Task[Any] = self._previous_factory(loop, coro, **kwargs)
-        else:
-            task = asyncio.Task(coro, loop=loop, **kwargs)
-        parent = asyncio.current_task(loop)
-        # The task itself, not its name: on 3.11 and 3.12 create_task(name=...) names the task
-        # only after the factory returns. The consumer reads the name when it drains.
-        self.emit(("spawn", _perf(), task, RUN_ID.get(), id(parent) if parent else 0))
-        return task
-
-    def _make_handle_class(self) -> type[aio_events.Handle]:
-        """Build the handle class with the ring bound as closure cells (the fastest lookups).
+    def _make_hooks(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[type[aio_events.Handle], Callable[..., asyncio.Task[Any]]]:
+        """Build the step handle class and the task factory around shared closure cells.
 
         ``written`` is a closure cell rather than an attribute: it is read and bumped on every
         step, and a cell costs a fraction of an instance-dict lookup and store.
@@ -137,17 +123,30 @@ class Tracer:
         capacity = self.capacity
         written = 0
         state = self._state
+        side_append = self._objects.append
+        previous = loop.get_task_factory()
+        task_type = asyncio.Task
+        current_task = asyncio.current_task
+        run_id = RUN_ID.get
 
         def count() -> int:
             return written
 
-        def bump() -> int:
-            nonlocal written
-            written += 1
-            return written - 1
-
         self._written = count
-        self._bump = bump
+
+        def factory(
+            loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+        ) -> asyncio.Task[Any]:
+            task: asyncio.Task[Any] = (
+                previous(loop, coro, **kwargs)  # type: ignore[assignment]
+                if previous is not None
+                else task_type(coro, loop=loop, **kwargs)
+            )
+            # The task itself, not its name: on 3.11 and 3.12 create_task(name=...) names the
+            # task only after the factory returns. The consumer reads the name when it drains.
+            # Tagged with the ring position, so the consumer puts it before the task's steps.
+            side_append((written, _perf(), task, run_id(), current_task(loop)))
+            return task
 
         class _StepHandle(aio_events.Handle):
             __slots__ = ("_ready_at", "_task")
@@ -202,7 +201,7 @@ class Tracer:
                 self._task = None  # type: ignore[assignment]
                 self = None  # type: ignore[assignment]  # break cycles, as Handle._run does
 
-        return _StepHandle
+        return _StepHandle, factory
 
     # -- the loop thread's own events ----------------------------------------------------------
 
@@ -211,21 +210,19 @@ class Tracer:
         """Records written so far (steps and queued events)."""
         return self._written()
 
-    def emit(self, obj: Any) -> None:
-        """Queue an event (or a raw spawn tuple) in order with the steps. Loop thread only."""
-        n = self._written()
-        if n - self._state[0] >= self.capacity:
-            self._state[1] += 1
-            return
-        self._objects.append(obj)
-        i = (n & (self.capacity - 1)) << 2
-        self._buf[i] = 0.0
-        self._bump()
+    def emit(self, event: Event) -> None:
+        """Queue an event in order with the steps around it. Loop thread only."""
+        self._objects.append((self._written(), event))
 
     # -- consumer side --------------------------------------------------------------------------
 
     def drain(self, out: list[Event]) -> int:
-        """Move everything written so far into ``out`` as events; return records dropped since."""
+        """Move everything written so far into ``out`` as events; return records dropped since.
+
+        Side objects (spawns, the loop thread's own events) carry the ring position at which
+        they were queued; each is put out just before the ring record at that position, which
+        restores the order in which the loop thread produced them.
+        """
         buf = self._buf
         mask = self.capacity - 1
         origin = self.origin
@@ -233,26 +230,35 @@ class Tracer:
         state = self._state
         start, stop = state[0], self._written()
         append = out.append
+
+        def flush(upto: int) -> None:
+            while objects and objects[0][0] <= upto:
+                obj = objects.popleft()
+                if len(obj) == 2:
+                    append(obj[1])
+                    continue
+                _, at, task, run, parent = obj
+                name = task.get_name()
+                if name is None or name == "None":
+                    # 3.13.0 names factory-made tasks set_name(None) when none was given.
+                    name = f"Task@{id(task) & 0xFFFF:04x}"
+                append(TaskSpawn(at - origin, id(task), str(name), run,
+                                 id(parent) if parent is not None else 0))
+
         for n in range(start, stop):
+            if objects and objects[0][0] <= n:
+                flush(n)
             i = (n & mask) << 2
             tid = buf[i]
-            if tid == 0.0:
-                obj = objects.popleft()
-                if type(obj) is tuple:
-                    _, at, task, run_id, parent_id = obj
-                    name = task.get_name()
-                    if name is None or name == "None":
-                        # 3.13.0 names factory-made tasks set_name(None) when none was given.
-                        name = f"Task@{id(task) & 0xFFFF:04x}"
-                    append(TaskSpawn(at - origin, id(task), str(name), run_id, parent_id))
-                else:
-                    append(obj)
-            elif tid > 0:
+            if tid > 0:
                 append(TaskStep(int(tid), buf[i + 1] - origin, buf[i + 2] - origin,
                                 buf[i + 3] - origin))
             else:
                 append(TaskStep(int(-tid), buf[i + 1] - origin, buf[i + 2] - origin,
                                 buf[i + 3] - origin, True))
+        # Objects queued after the last record read belong before the next record (index
+        # ``stop``): they can go now; anything tagged later waits for its records.
+        flush(stop)
         state[0] = stop
         dropped = state[1]
         state[1] -= dropped

@@ -1,0 +1,144 @@
+"""Tracer overhead: how much slower a step-heavy asyncio program runs with cpviz's tracer on.
+
+The pattern is the tracer's worst case: 10,000 tasks that each yield 10 times with
+``asyncio.sleep(0)``, so nearly all the time is scheduling and every step goes through the
+tracer's hot path. Each sample is a fresh event loop, traced or not, run in alternating pairs
+(the order flips each pair so neither side always runs on a warmer machine). We time the loop
+thread's CPU (``time.thread_time``): the program is single-threaded, and CPU time is much
+steadier than wall time on a shared, noisy machine. The wall-clock ratio is reported too.
+
+For context (figures from the issue, same pattern): asyncio's debug mode costs about 17x and
+VizTracer about 3x. With ``--quick`` left off, debug mode is measured once here as a reference.
+
+    python bench/tracer_overhead.py [--runs N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+from cpviz.engine.events import Event, TaskSpawn, TaskStep
+from cpviz.engine.tracer import Tracer
+
+TASKS = 10_000
+AWAITS = 10
+#: Each task runs once at start and once after each await.
+EXPECTED_STEPS = TASKS * (AWAITS + 1)
+TARGET = 1.3
+
+
+async def _worker() -> None:
+    for _ in range(AWAITS):
+        await asyncio.sleep(0)
+
+
+async def _fan_out() -> None:
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*[loop.create_task(_worker()) for _ in range(TASKS)])
+
+
+@dataclass
+class Sample:
+    cpu_s: float
+    wall_s: float
+    steps: int = 0
+    spawns: int = 0
+    dropped: int = 0
+
+
+def run_once(traced: bool, debug: bool = False) -> Sample:
+    """One fresh loop running the pattern; only ``run_until_complete`` is timed."""
+    loop = asyncio.new_event_loop()
+    tracer = Tracer()
+    try:
+        if debug:
+            loop.set_debug(True)
+            loop.slow_callback_duration = 1e9  # no "slow callback" warnings on stderr
+        if traced:
+            tracer.attach(loop)
+        gc.collect()
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        loop.run_until_complete(_fan_out())
+        cpu1, wall1 = time.thread_time(), time.perf_counter()
+    finally:
+        tracer.detach()
+        loop.close()
+    sample = Sample(cpu1 - cpu0, wall1 - wall0)
+    if traced:
+        events: list[Event] = []
+        sample.dropped = tracer.drain(events)
+        sample.steps = sum(1 for ev in events if type(ev) is TaskStep)
+        sample.spawns = sum(1 for ev in events if type(ev) is TaskSpawn)
+    return sample
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=11, help="traced/untraced pairs (min 5)")
+    parser.add_argument("--quick", action="store_true", help="5 pairs, no debug-mode reference")
+    args = parser.parse_args()
+    pairs = 5 if args.quick else max(5, args.runs)
+
+    run_once(False)  # warm-up: imports, allocator, caches
+    run_once(True)
+
+    cpu_ratios: list[float] = []
+    wall_ratios: list[float] = []
+    plain: list[Sample] = []
+    traced: list[Sample] = []
+    for i in range(pairs):
+        if i % 2 == 0:
+            t, u = run_once(True), run_once(False)
+        else:
+            u, t = run_once(False), run_once(True)
+        if t.steps < EXPECTED_STEPS or t.dropped:
+            sys.exit(
+                f"FAIL: the tracer recorded {t.steps} steps ({t.dropped} dropped); "
+                f"expected at least {EXPECTED_STEPS} and none dropped"
+            )
+        plain.append(u)
+        traced.append(t)
+        cpu_ratios.append(t.cpu_s / u.cpu_s)
+        wall_ratios.append(t.wall_s / u.wall_s)
+        print(
+            f"pair {i + 1}/{pairs}: untraced {u.cpu_s * 1000:.0f} ms cpu, "
+            f"traced {t.cpu_s * 1000:.0f} ms cpu ({t.steps} steps) -> {cpu_ratios[-1]:.3f}x "
+            f"(wall {wall_ratios[-1]:.3f}x)"
+        )
+
+    untraced_cpu = statistics.median(s.cpu_s for s in plain)
+    result: dict[str, object] = {
+        "metric": "tracer_overhead",
+        "value": round(statistics.median(cpu_ratios), 3),
+        "unit": "x",
+        "target": TARGET,
+        "better": "lower",
+        "clock": "thread_time",
+        "wall_ratio": round(statistics.median(wall_ratios), 3),
+        "runs": pairs,
+        "untraced_cpu_ms": round(untraced_cpu * 1000, 1),
+        "traced_cpu_ms": round(statistics.median(s.cpu_s for s in traced) * 1000, 1),
+        "steps_recorded": traced[-1].steps,
+        "python": platform.python_version(),
+    }
+    if not args.quick:
+        debug = run_once(False, debug=True)
+        result["debug_mode_ratio"] = round(debug.cpu_s / untraced_cpu, 2)
+        print(f"reference: asyncio debug mode {debug.cpu_s * 1000:.0f} ms cpu")
+    print(
+        f"tracer overhead: {result['value']}x cpu, {result['wall_ratio']}x wall "
+        f"(target <= {TARGET}x)"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
