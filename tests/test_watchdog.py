@@ -95,6 +95,50 @@ def test_culprit_is_the_users_frame_not_the_library_below_it() -> None:
     assert origins[-1] == "library", "the innermost frames are the standard library's"
 
 
+def test_every_cpu_bound_freeze_is_reported_though_it_holds_the_gil() -> None:
+    # A spinning step holds the GIL the watchdog needs to look at it; each freeze must still
+    # become exactly one incident, whatever else competes for the GIL meanwhile.
+    from cpviz.workloads._jobs import spin
+
+    clock = MonotonicClock()
+    starts: list[IncidentStart] = []
+    ends: list[IncidentEnd] = []
+
+    def emit(ev: Event) -> None:
+        if isinstance(ev, IncidentStart):
+            starts.append(ev)
+        elif isinstance(ev, IncidentEnd):
+            ends.append(ev)
+
+    watchdog = Watchdog(emit, clock, threshold_s=0.05)
+    stop = threading.Event()
+
+    def contend() -> None:  # a neighbour that keeps asking for the GIL, as the sampler does
+        while not stop.is_set():
+            Path(__file__).stat()
+            time.sleep(0.001)
+
+    neighbour = threading.Thread(target=contend, daemon=True)
+    neighbour.start()
+
+    async def main() -> None:
+        watchdog.attach(asyncio.get_running_loop())
+        for _ in range(4):
+            await asyncio.sleep(0.03)
+            spin(3_000_000)
+        await asyncio.sleep(0.03)
+        watchdog.detach()
+
+    try:
+        asyncio.run(main())
+    finally:
+        stop.set()
+        neighbour.join()
+    assert len(starts) == 4
+    assert [e.incident_id for e in ends] == [s.incident_id for s in starts]
+    assert all(s.culprit is not None and s.culprit.function == "spin" for s in starts)
+
+
 def test_a_responsive_loop_raises_nothing_and_reports_lag() -> None:
     clock = MonotonicClock()
     events: list[Event] = []

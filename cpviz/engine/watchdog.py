@@ -14,6 +14,7 @@ selectors.py" tells nobody what to fix.
 from __future__ import annotations
 
 import asyncio
+import functools
 import linecache
 import os
 import sys
@@ -40,35 +41,62 @@ _CPVIZ_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WORKLOADS_DIR = os.path.join(_CPVIZ_DIR, "workloads")
 
 
+def _both(path: str) -> set[str]:
+    """A path as given and with its links resolved, so either spelling of a file matches."""
+    return {os.path.abspath(path), os.path.realpath(path)}
+
+
 def _library_roots() -> tuple[str, ...]:
     roots: set[str] = set()
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(key)
         if path:
-            roots.add(os.path.realpath(path))
+            roots |= _both(path)
     for path in sys.path:
         if "site-packages" in path or "dist-packages" in path:
-            roots.add(os.path.realpath(path))
+            roots |= _both(path)
     return tuple(sorted(roots, key=len, reverse=True))
 
 
 _LIBRARY_ROOTS = _library_roots()
+_ENGINE_ROOTS = tuple(_both(_CPVIZ_DIR))
+_WORKLOAD_ROOTS = tuple(_both(_WORKLOADS_DIR))
 
 
+@functools.lru_cache(maxsize=4096)
 def classify(filename: str) -> Literal["user", "library", "engine"]:
-    """Whose code a file is: the user's (or a workload's), a library's, or cpviz's engine."""
+    """Whose code a file is: the user's (or a workload's), a library's, or cpviz's engine.
+
+    No syscalls (``abspath`` only, roots resolved once at import) and memoised: it runs on the
+    watchdog thread while a CPU-bound step may hold the GIL, and each GIL-releasing syscall
+    would cost up to a switch interval to win the GIL back.
+    """
     if filename.startswith("<"):
         # Frozen stdlib modules (<frozen runpy>) and the like.
         return "library" if filename.startswith("<frozen") else "user"
-    path = os.path.realpath(filename)
-    if path.startswith(_WORKLOADS_DIR + os.sep):
+    path = os.path.abspath(filename)
+    if any(path.startswith(root + os.sep) for root in _WORKLOAD_ROOTS):
         return "user"
-    if path.startswith(_CPVIZ_DIR + os.sep):
+    if any(path.startswith(root + os.sep) for root in _ENGINE_ROOTS):
         return "engine"
     for root in _LIBRARY_ROOTS:
         if path.startswith(root + os.sep):
             return "library"
     return "user"
+
+
+def _cached_line(filename: str, lineno: int) -> str:
+    """A source line only if linecache already holds the file: no disk I/O.
+
+    While a CPU-bound step holds the GIL, every syscall that releases it (stat, open, read)
+    costs the watchdog up to one switch interval (5 ms) to get back, so reading a dozen source
+    files to decorate a stack could delay the report by hundreds of milliseconds.
+    """
+    entry = linecache.cache.get(filename)
+    if entry is None or len(entry) < 3:
+        return ""
+    lines = entry[2]
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
 
 
 def _call_at(frame: FrameType) -> str | None:
@@ -110,18 +138,23 @@ def capture_stack(frame: FrameType | None) -> tuple[tuple[Frame, ...], Frame | N
         raw.append(frame)
         frame = frame.f_back
     raw.reverse()
+    origins = [classify(f.f_code.co_filename) for f in raw]
+    culprit_index = next(
+        (i for i in range(len(raw) - 1, -1, -1) if origins[i] == "user"), None
+    )
+    if culprit_index is not None:
+        # The one file worth reading from disk: the culprit's, for its line and its call.
+        code = raw[culprit_index].f_code
+        linecache.getline(code.co_filename, raw[culprit_index].f_lineno or 0)
     stack = tuple(
         Frame(
             file=f.f_code.co_filename,
             line=f.f_lineno or 0,
             function=f.f_code.co_name,
-            code=linecache.getline(f.f_code.co_filename, f.f_lineno or 0).strip(),
-            origin=classify(f.f_code.co_filename),
+            code=_cached_line(f.f_code.co_filename, f.f_lineno or 0),
+            origin=origin,
         )
-        for f in raw
-    )
-    culprit_index = next(
-        (i for i in range(len(stack) - 1, -1, -1) if stack[i].origin == "user"), None
+        for f, origin in zip(raw, origins, strict=True)
     )
     if culprit_index is None:
         return stack, None, None
@@ -248,6 +281,9 @@ class Watchdog:
 
     # -- watchdog thread ------------------------------------------------------------------------
 
+    def _is_open(self) -> bool:
+        return self._open is not None
+
     def _watch(self) -> None:
         sleep = time.sleep
         while not self._stop.is_set():
@@ -256,22 +292,32 @@ class Watchdog:
             now = self.clock.now()
             if now - last <= self.threshold_s or self._open is not None:
                 continue
+            # The moment the freeze was seen, before the (possibly GIL-starved) stack capture.
+            detected = now
             frame = sys._current_frames().get(self._loop_thread or -1)
             stack, culprit, call = capture_stack(frame)
             del frame
             task = _current_tasks().get(self._loop) if self._loop is not None else None
             with self._lock:
-                if self._last_beat != last or self._open is not None:
-                    continue  # the loop turned while we were looking
+                if self._is_open():  # the loop thread may have changed it meanwhile
+                    continue
                 incident_id = self._next_id
                 self._next_id += 1
                 start = IncidentStart(
-                    self.clock.now(), incident_id, last, culprit, call, stack,
+                    detected, incident_id, last, culprit, call, stack,
                     id(task) if task is not None else 0,
                 )
-                self._open = _Open(incident_id, last, start)
+                turned = self._last_beat != last
+                if not turned:
+                    self._open = _Open(incident_id, last, start)
                 self.history.append((start, None))
             self._emit(start)
+            if turned:
+                # The loop came back while the stack was being read: the freeze was real and
+                # lasted until that beat, so it is reported, and closed, all the same.
+                duration = self._last_beat - last
+                self._finish(incident_id, duration)
+                self._emit(IncidentEnd(self.clock.now(), incident_id, duration))
 
     # -- results --------------------------------------------------------------------------------
 
@@ -284,14 +330,19 @@ class Watchdog:
         return worst
 
     def incidents_between(self, t0: float, t1: float) -> tuple[IncidentRecord, ...]:
-        """Incidents that began in [t0, t1], with start times relative to ``t0``."""
+        """Freezes that overlapped [t0, t1] (a run's interval), start times relative to ``t0``.
+
+        Overlap rather than "began inside": the start is the last heartbeat seen, up to one beat
+        before the freeze really began, so a freeze caused by a run's first step can appear to
+        start a few milliseconds before the run did.
+        """
         out: list[IncidentRecord] = []
         for start, duration in list(self.history):
-            if not (t0 <= start.since <= t1 or t0 <= start.t <= t1):
-                continue
-            culprit = start.culprit
             if duration is None:
                 duration = max(0.0, self.clock.now() - start.since)
+            if start.since > t1 or start.since + duration < t0:
+                continue
+            culprit = start.culprit
             out.append(
                 IncidentRecord(
                     start_s=max(0.0, start.since - t0),
