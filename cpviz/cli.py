@@ -171,20 +171,26 @@ def cmd_list(as_json: bool) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="cpviz workloads", show_lines=True)
-    table.add_column("key")
-    table.add_column("workload")
-    table.add_column("modes")
-    table.add_column("parameters (default, range)")
+    console = Console()
     for i, w in enumerate(workloads, 1):
-        params = "\n".join(
-            f"{p.name}={_fmt(p.default)}"
-            + (f" ({_fmt(p.low)}–{_fmt(p.high)})" if p.low is not None else "")
-            + f"  {p.help}"
-            for p in w.params
+        console.print(
+            f"[b]{i}  {w.key}[/b] — {w.title}   modes: "
+            + ", ".join(f"[b]{m}[/b]" if j == 0 else m for j, m in enumerate(w.modes))
         )
-        table.add_row(str(i), f"[b]{w.key}[/b]\n{w.title}", "\n".join(w.modes), params)
-    Console().print(table)
+        table = Table(box=None, padding=(0, 2), show_header=True, header_style="dim")
+        table.add_column("  parameter")
+        table.add_column("default", justify="right")
+        table.add_column("range")
+        table.add_column("meaning")
+        for p in w.params:
+            span = f"{_fmt(p.low)}–{_fmt(p.high)}" if p.low is not None else "true/false"
+            table.add_row(f"  {p.name}", _fmt(p.default), span, p.help)
+        console.print(table)
+        console.print()
+    console.print(
+        "Start one with its key in the live screen, or headless: "
+        "cpviz run WORKLOAD --mode MODE --set name=value"
+    )
     return 0
 
 
