@@ -77,7 +77,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 def test_quitting_mid_job_restores_the_terminal_and_leaves_no_process() -> None:
     term = Terminal()
-    proc = term.spawn("--start", "cpu:processes", "--set", "work=300000000")
+    proc = term.spawn("--start", "cpu:processes", "--set", "work=150000000")
     try:
         me = psutil.Process(proc.pid)
 

@@ -10,6 +10,7 @@ through the window the caller asks about.
 from __future__ import annotations
 
 import dataclasses
+import math
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
@@ -35,14 +36,20 @@ from cpviz.engine.events import (
 )
 
 
+def _step_end(step: tuple[float, float, float]) -> float:
+    return step[2]
+
+
 class State(IntEnum):
     """What a task was doing in a slice of time; higher values win when a slice holds several."""
 
     NONE = 0
     WAITING = 1
-    READY = 2
-    FROZEN = 3
-    RUNNING = 4
+    #: Ran, but for less than half of the slice: a short step in a wide column.
+    RAN = 2
+    READY = 3
+    FROZEN = 4
+    RUNNING = 5
 
 
 @dataclass(slots=True)
@@ -114,6 +121,12 @@ class Model:
         self.steps_per_task = steps_per_task
         #: Bumped whenever anything a view draws may have changed.
         self.version = 0
+        #: Narrower versions, so a view redraws only when its own data moved: tasks and their
+        #: steps (spawn, step, exit, pruning), incidents (open, close, dropped), runs (start,
+        #: progress, end, dropped). ``version`` alone bumps on every batch, samples included.
+        self.tasks_version = 0
+        self.incidents_version = 0
+        self.runs_version = 0
         #: Latest time any event carried.
         self.latest = 0.0
         self.samples: deque[CoreSample] = deque()
@@ -134,7 +147,7 @@ class Model:
     # -- folding --------------------------------------------------------------------------------
 
     def apply(self, events: Iterable[Event]) -> None:
-        changed = False
+        changed = tasks_changed = incidents_changed = runs_changed = False
         tasks = self.tasks
         for ev in events:
             changed = True
@@ -144,6 +157,7 @@ class Model:
                 info = tasks.get(ev.task_id)
                 if info is None:
                     continue
+                tasks_changed = True
                 info.steps.append((ev.ready, ev.start, ev.end))
                 info.nsteps += 1
                 if len(info.steps) > 2 * self.steps_per_task:
@@ -156,6 +170,7 @@ class Model:
                     self.latest = ev.end
             elif kind is TaskSpawn:
                 assert isinstance(ev, TaskSpawn)
+                tasks_changed = True
                 self._seq += 1
                 tasks.pop(ev.task_id, None)  # an id can be reused once its task is gone
                 tasks[ev.task_id] = TaskInfo(
@@ -169,6 +184,7 @@ class Model:
                 self._add_sample(ev)
             elif kind is IncidentStart:
                 assert isinstance(ev, IncidentStart)
+                incidents_changed = True
                 self.incidents.append(
                     IncidentView(ev.incident_id, ev.since, ev.t, ev.culprit, ev.blocking_call,
                                  ev.task_id, ev.stack)
@@ -176,6 +192,7 @@ class Model:
                 self._note(ev.t)
             elif kind is IncidentEnd:
                 assert isinstance(ev, IncidentEnd)
+                incidents_changed = True
                 for inc in reversed(self.incidents):
                     if inc.incident_id == ev.incident_id:
                         inc.end = inc.since + ev.duration_s
@@ -187,18 +204,21 @@ class Model:
                 self._note(ev.t)
             elif kind is RunStart:
                 assert isinstance(ev, RunStart)
+                runs_changed = True
                 self.runs[ev.run_id] = RunView(
                     ev.run_id, ev.workload, ev.mode, ev.params, ev.t, ev.total
                 )
                 self._note(ev.t)
             elif kind is RunProgress:
                 assert isinstance(ev, RunProgress)
+                runs_changed = True
                 run = self.runs.get(ev.run_id)
                 if run is not None:
                     run.done, run.total = ev.done, ev.total
                 self._note(ev.t)
             elif kind is RunEnd:
                 assert isinstance(ev, RunEnd)
+                runs_changed = True
                 run = self.runs.get(ev.run_id)
                 result = ev.result
                 result = dataclasses.replace(
@@ -216,6 +236,9 @@ class Model:
                 self.dropped += ev.dropped
         if changed:
             self.version += 1
+            self.tasks_version += tasks_changed
+            self.incidents_version += incidents_changed
+            self.runs_version += runs_changed
             self._prune()
 
     def _note(self, t: float) -> None:
@@ -250,9 +273,12 @@ class Model:
             if len(keep) > self.max_tasks:
                 keep = keep[-self.max_tasks :]
             self.tasks = {t.task_id: t for t in keep}
-        while len(self.incidents) > 200:
-            self.incidents.pop(0)
+            self.tasks_version += 1
+        if len(self.incidents) > 200:
+            del self.incidents[: len(self.incidents) - 200]
+            self.incidents_version += 1
         if len(self.runs) > 50:
+            self.runs_version += 1
             for run_id in sorted(self.runs)[: len(self.runs) - 50]:
                 del self.runs[run_id]
                 self._run_tasks.pop(run_id, None)
@@ -289,21 +315,26 @@ class Model:
         return list(self.tasks.values())
 
     def task_states(self, info: TaskInfo, t0: float, t1: float, ncols: int) -> list[State]:
-        """The state of one task in each of ``ncols`` equal columns of [t0, t1)."""
+        """The state of one task in each of ``ncols`` equal columns of [t0, t1).
+
+        A column counts as RUNNING only when the task ran for at least half of it; a shorter
+        step shows as RAN, so a 1 ms step in a 50 ms column does not look like 50 ms of work.
+        """
         cols = [State.NONE] * ncols
         if ncols <= 0 or t1 <= t0:
             return cols
-        scale = ncols / (t1 - t0)
+        width = (t1 - t0) / ncols
+        scale = 1.0 / width
         last = ncols - 1
 
         def col(t: float) -> int:
-            return min(last, max(0, int((t - t0) * scale)))
+            c = int((t - t0) * scale)
+            return 0 if c < 0 else (last if c > last else c)
 
         end = info.exit if info.exit is not None else t1
         if end < t0 or info.spawn > t1:
             return cols
-        a, b = col(info.spawn), col(end)
-        for c in range(a, b + 1):
+        for c in range(col(info.spawn), col(end) + 1):
             cols[c] = State.WAITING
         if info.exit is None:
             for s0, s1 in self._frozen_spans(t0, t1, t1):
@@ -315,7 +346,10 @@ class Model:
                 for c in range(col(max(inc.since, t0)), col(t1) + 1):
                     cols[c] = State.RUNNING
         steps = info.steps
-        first = bisect_left(steps, t0, key=lambda s: s[2])
+        if not steps or steps[-1][2] < t0:
+            return cols
+        ran = [0.0] * ncols
+        first = bisect_left(steps, t0, key=_step_end)
         for ready, start, stop in steps[first:]:
             if ready > t1:
                 break
@@ -324,7 +358,12 @@ class Model:
                     if cols[c] < State.READY:
                         cols[c] = State.READY
             for c in range(col(start), col(stop) + 1):
-                cols[c] = State.RUNNING
+                c0 = t0 + c * width
+                ran[c] += min(stop, c0 + width) - max(start, c0)
+        half = width / 2
+        for c in range(ncols):
+            if ran[c] > 0:
+                cols[c] = State.RUNNING if ran[c] >= half else max(cols[c], State.RAN)
         return cols
 
     def band(self, t0: float, t1: float, ncols: int) -> tuple[list[int], list[int], list[int]]:
@@ -332,43 +371,50 @@ class Model:
 
         A task counts once per column in each of "ran" and "ready"; "waiting" is the rest of the
         tasks alive in that column. Built with difference arrays, so it costs one pass over the
-        steps in the window rather than tasks × columns.
+        steps in the window rather than tasks × columns, and a task with no step in the window
+        costs O(1).
         """
+        if ncols <= 0 or t1 <= t0:
+            return [0] * ncols, [0] * ncols, [0] * ncols
         run_d = [0] * (ncols + 1)
         ready_d = [0] * (ncols + 1)
         alive_d = [0] * (ncols + 1)
-        if ncols <= 0 or t1 <= t0:
-            return [0] * ncols, [0] * ncols, [0] * ncols
         scale = ncols / (t1 - t0)
         last = ncols - 1
-
-        def col(t: float) -> int:
-            return min(last, max(0, int((t - t0) * scale)))
-
         for info in self.tasks.values():
             end = info.exit if info.exit is not None else t1
             if end < t0 or info.spawn > t1:
                 continue
-            alive_d[col(info.spawn)] += 1
-            alive_d[col(end) + 1] -= 1
+            a = int((info.spawn - t0) * scale)
+            b = int((end - t0) * scale)
+            alive_d[0 if a < 0 else (last if a > last else a)] += 1
+            alive_d[(last if b > last else b) + 1] -= 1
             steps = info.steps
-            first = bisect_left(steps, t0, key=lambda s: s[2])
-            ran_upto = -1
-            ready_upto = -1
-            for ready, start, stop in steps[first:]:
+            if not steps or steps[-1][2] < t0:
+                continue
+            ran_upto = ready_upto = -1
+            for ready, start, stop in steps[bisect_left(steps, t0, key=_step_end) :]:
                 if ready > t1:
                     break
+                cs = int((start - t0) * scale)
+                cs = 0 if cs < 0 else (last if cs > last else cs)
                 if start > ready:
-                    a, b = max(col(ready), ready_upto + 1), col(start)
-                    if a <= b:
-                        ready_d[a] += 1
-                        ready_d[b + 1] -= 1
-                        ready_upto = b
-                a, b = max(col(start), ran_upto + 1), col(stop)
-                if a <= b:
-                    run_d[a] += 1
-                    run_d[b + 1] -= 1
-                    ran_upto = b
+                    cr = int((ready - t0) * scale)
+                    cr = 0 if cr < 0 else cr
+                    if cr <= ready_upto:
+                        cr = ready_upto + 1
+                    if cr <= cs:
+                        ready_d[cr] += 1
+                        ready_d[cs + 1] -= 1
+                        ready_upto = cs
+                ce = int((stop - t0) * scale)
+                ce = last if ce > last else ce
+                if cs <= ran_upto:
+                    cs = ran_upto + 1
+                if cs <= ce:
+                    run_d[cs] += 1
+                    run_d[ce + 1] -= 1
+                    ran_upto = ce
         running, ready_n, waiting = [], [], []
         r = q = al = 0
         for c in range(ncols):
@@ -422,3 +468,73 @@ class Model:
 
     def latest_sample(self) -> CoreSample | None:
         return self.samples[-1] if self.samples else None
+
+
+class CoreWindow:
+    """What :meth:`Model.core_columns` says for every core, kept current as samples arrive.
+
+    The lanes redraw several times a second as samples arrive. While the window stays put only
+    the new samples are folded in, so a sample costs O(cores), not O(cores × samples in the
+    window); a new window is worked out afresh, the same way and in the same order as
+    core_columns.
+    """
+
+    def __init__(self, model: Model) -> None:
+        self._model = model
+        self._window: tuple[float, float, int] | None = None
+        self._newest: float | None = None
+        self._sums: list[list[float]] = []
+        self._counts: list[list[int]] = []
+        self._roles: list[list[dict[Role, int]]] = []
+        self._columns: list[list[CoreColumn]] = []
+
+    def columns(
+        self, t0: float, t1: float, ncols: int, until: float = math.inf
+    ) -> list[list[CoreColumn]]:
+        """Per core, the columns of [t0, t1) from samples up to ``until``.
+
+        The lists are reused: read them, don't keep them.
+        """
+        model = self._model
+        cores = model.cores
+        newest = self._newest
+        if (t0, t1, ncols) != self._window or (newest is not None and until < newest):
+            self._window = (t0, t1, ncols)
+            self._newest = None
+            self._sums = [[0.0] * ncols for _ in range(cores)]
+            self._counts = [[0] * ncols for _ in range(cores)]
+            self._roles = [[{} for _ in range(ncols)] for _ in range(cores)]
+            self._columns = [[CoreColumn(None, None)] * ncols for _ in range(cores)]
+            newest = None
+        if ncols <= 0 or t1 <= t0:
+            return self._columns
+        fresh: list[tuple[CoreSample, tuple[Role | None, ...]]] = []
+        for pair in zip(reversed(model.samples), reversed(model._dominant), strict=True):
+            t = pair[0].t
+            if (newest is not None and t <= newest) or t < t0:
+                break  # samples arrive in time order
+            if t <= t1 and t <= until:
+                fresh.append(pair)
+        if not fresh:
+            return self._columns
+        self._newest = fresh[0][0].t
+        scale = ncols / (t1 - t0)
+        touched: set[int] = set()
+        for sample, dominant in reversed(fresh):
+            c = min(ncols - 1, int((sample.t - t0) * scale))
+            touched.add(c)
+            for core, pct in enumerate(sample.percents[:cores]):
+                self._sums[core][c] += pct
+                self._counts[core][c] += 1
+                role = dominant[core] if core < len(dominant) else None
+                if role is not None:
+                    seen = self._roles[core][c]
+                    seen[role] = seen.get(role, 0) + 1
+        for core in range(cores):
+            for c in touched:
+                n = self._counts[core][c]
+                if n:
+                    seen = self._roles[core][c]
+                    best = max(seen.items(), key=lambda kv: kv[1])[0] if seen else None
+                    self._columns[core][c] = CoreColumn(self._sums[core][c] / n, best)
+        return self._columns

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from typing import ClassVar
+
 from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
+from textual.geometry import Region
 from textual.reactive import reactive
+from textual.strip import Strip
+from textual.visual import Visual, visualize
 from textual.widget import Widget
 
 from cpviz.engine.events import Frame
@@ -16,11 +23,18 @@ from cpviz.widgets._format import fmt_seconds, rel_path
 FLASH_HZ = 4.0
 #: Loop lag above this is shown as "slow" rather than "responsive".
 SLOW_LAG_S = 0.05
+#: Seconds of display time the loop lag shown holds its peak.
+LAG_HOLD_S = 1.0
 
 
 def flash_phase(now: float, hz: float = FLASH_HZ) -> int:
     """0 or 1, derived from the display clock so a screenshot at a given time is always the same."""
     return int(now * hz) % 2
+
+
+def fmt_lag(lag_s: float) -> str:
+    """Loop lag as shown: sub-millisecond jitter reads as one value, so it does not redraw."""
+    return "< 1 ms" if lag_s < 0.001 else fmt_seconds(lag_s)
 
 
 def where(frame: Frame) -> str:
@@ -48,7 +62,7 @@ def describe(incident: IncidentView) -> str:
 class BlockingAlarm(Widget):
     """Everything it shows comes from the watchdog's incidents and lag samples in the Model."""
 
-    COMPONENT_CLASSES = {
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
         "blocking-alarm--calm",
         "blocking-alarm--slow",
         "blocking-alarm--flash-on",
@@ -59,7 +73,7 @@ class BlockingAlarm(Widget):
 
     DEFAULT_CSS = """
     BlockingAlarm {
-        height: 7;
+        height: 6;
         & > .blocking-alarm--calm { color: $success; }
         & > .blocking-alarm--slow { color: $warning; text-style: bold; }
         & > .blocking-alarm--flash-on { color: $text; background: $error; text-style: bold; }
@@ -70,12 +84,6 @@ class BlockingAlarm(Widget):
     }
     """
 
-    now: reactive[float] = reactive(0.0)
-    """Display time: drives the open incident's duration and the flash phase."""
-
-    version: reactive[int] = reactive(0)
-    """The Model version last pushed down."""
-
     frozen: reactive[bool] = reactive(False)
     """Whether an incident is open (mirrored as the ``-frozen`` CSS class)."""
 
@@ -85,22 +93,81 @@ class BlockingAlarm(Widget):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.model = model
+        #: Display time: drives the open incident's duration and the flash phase. Set through
+        #: :meth:`show`.
+        self.now = 0.0
+        #: The loop lag on screen: the worst reported over the last hold period (see show).
+        self.lag_s = 0.0
+        self._lag_peak = 0.0
+        self._lag_period = 0
+        self._lag_reported = False
+        self._shown_status: tuple[object, ...] | None = None
+        self._shown_body: tuple[object, ...] | None = None
+        #: Rendered lines by what they show: the status line, and the incident history.
+        self._strips: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(16)
+        self._incidents_seen = -1
+        self._open: IncidentView | None = None
 
-    def watch_version(self) -> None:
-        self.frozen = self.model.open_incident is not None
+    def show(self, now: float) -> None:
+        """Take a frame's display time; repaint only when the text or the flash phase changes."""
+        self.now = now
+        model = self.model
+        self._hold_lag(now, model.lag_s, model.lag_at > 0.0)
+        if model.incidents_version != self._incidents_seen:
+            self._incidents_seen = model.incidents_version
+            self._open = model.open_incident
+            self.frozen = self._open is not None
+        status = self._status_key(self._open)
+        # Past incidents have ended, so their text changes only when the list does.
+        body = (model.incidents_version, self.outer_size)
+        if body != self._shown_body:
+            self._shown_body, self._shown_status = body, status
+            self.refresh()
+        elif status != self._shown_status:
+            self._shown_status = status
+            self.refresh(Region(0, 0, self.size.width, 1))
+
+    def _hold_lag(self, now: float, lag_s: float, reported: bool) -> None:
+        """Peak-hold the lag the watchdog reports ten times a second.
+
+        The figure shown changes once per LAG_HOLD_S of display time, to the worst lag of the
+        period just ended, so a short spike stays readable and jitter does not repaint every
+        frame; the first report and turning slow show at once.
+        """
+        period = math.floor(now / LAG_HOLD_S)
+        if not self._lag_reported:
+            self._lag_reported = reported
+            self._lag_period, self.lag_s, self._lag_peak = period, lag_s, lag_s
+        elif period != self._lag_period:
+            self._lag_period = period
+            self.lag_s = max(self._lag_peak, lag_s)
+            self._lag_peak = lag_s
+        else:
+            self._lag_peak = max(self._lag_peak, lag_s)
+            if self._lag_peak >= SLOW_LAG_S > self.lag_s:
+                self.lag_s = self._lag_peak
 
     def watch_frozen(self, frozen: bool) -> None:
         self.set_class(frozen, "-frozen")
         self.border_title = "LOOP FROZEN" if frozen else "blocking alarm"
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"blocking-alarm--{name}", partial=True)
 
-    def render(self) -> RenderableType:
-        model = self.model
-        width = max(1, self.content_size.width)
-        lines: list[Text] = []
-        incident = model.open_incident
+    def _status_key(self, incident: IncidentView | None) -> tuple[object, ...]:
+        """Everything the status line shows: while ``incident`` is open, phase and duration."""
+        if incident is not None:
+            now = self.now
+            return (incident.incident_id, flash_phase(now), fmt_seconds(incident.duration(now)))
+        return (self.lag_s >= SLOW_LAG_S, fmt_lag(self.lag_s))
+
+    def _status(self, width: int) -> Text:
+        """The first line: the open incident, flashing, or the loop lag."""
+        incident = self.model.open_incident
         if incident is not None:
             phase = flash_phase(self.now)
             style = self._style("flash-on" if phase == 0 else "flash-off")
@@ -110,26 +177,51 @@ class BlockingAlarm(Widget):
             )
             status.pad_right(max(0, width - status.cell_len))
             status.truncate(width, overflow="ellipsis")
-            lines.append(status)
-        elif model.lag_s >= SLOW_LAG_S:
-            lines.append(Text(f"● loop slow · lag {fmt_seconds(model.lag_s)}", self._style("slow")))
-        else:
-            lines.append(
-                Text(f"● loop responsive · lag {fmt_seconds(model.lag_s)}", self._style("calm"))
-            )
+            return status
+        slow = self.lag_s >= SLOW_LAG_S
+        return Text(
+            f"● loop {'slow' if slow else 'responsive'} · lag {fmt_lag(self.lag_s)}",
+            self._style("slow" if slow else "calm"), no_wrap=True, overflow="ellipsis",
+        )
 
-        past = [inc for inc in reversed(model.incidents) if inc.end is not None]
+    def _history(self, width: int, height: int) -> list[Text]:
+        """The lines under the status: past incidents, newest first, as many as fit."""
+        past = [inc for inc in reversed(self.model.incidents) if inc.end is not None]
         if not past:
-            lines.append(Text("no incidents yet", self._style("muted")))
+            return [Text("no incidents yet", self._style("muted"))]
+        lines = [Text(f"recent incidents ({len(past)}):", self._style("muted"))]
+        for inc in past[: max(0, height - 2)]:
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append(f"  #{inc.incident_id:<3} ", self._style("muted"))
+            line.append(f"{fmt_seconds(inc.duration(self.now)):>8}", Style(bold=True))
+            line.append(f"  at {inc.since:7.2f} s  ", self._style("muted"))
+            line.append(describe(inc), self._style("where"))
+            line.truncate(width, overflow="ellipsis")
+            lines.append(line)
+        return lines
+
+    def render(self) -> RenderableType:
+        """The whole alarm as one Text (the screen draws it line by line, see render_line)."""
+        width, height = self.content_size
+        return Text("\n").join([self._status(max(1, width)), *self._history(width, height)])
+
+    def render_line(self, y: int) -> Strip:
+        """Line 0 is the status, drawn on its own so a new lag or phase repaints one line."""
+        width, height = self.size
+        if y == 0:
+            key: tuple[object, ...] = (
+                "status", self._status_key(self.model.open_incident), width
+            )
         else:
-            total = len(past)
-            lines.append(Text(f"recent incidents ({total}):", self._style("muted")))
-            for inc in past[: max(0, self.content_size.height - 2)]:
-                line = Text(no_wrap=True, overflow="ellipsis")
-                line.append(f"  #{inc.incident_id:<3} ", self._style("muted"))
-                line.append(f"{fmt_seconds(inc.duration(self.now)):>8}", Style(bold=True))
-                line.append(f"  at {inc.since:7.2f} s  ", self._style("muted"))
-                line.append(describe(inc), self._style("where"))
-                line.truncate(width, overflow="ellipsis")
-                lines.append(line)
-        return Text("\n").join(lines)
+            key = ("history", self.model.incidents_version, width, height)
+        strips = self._strips.get(key)
+        if strips is None:
+            texts = [self._status(max(1, width))] if y == 0 else self._history(width, height)
+            strips = self._strips[key] = Visual.to_strips(
+                self, visualize(self, Text("\n").join(texts)), width, len(texts),
+                self.visual_style,
+            )
+        index = 0 if y == 0 else y - 1
+        if index < len(strips):
+            return strips[index]
+        return Strip.blank(width, self.visual_style.rich_style)

@@ -1,4 +1,4 @@
-"""Workloads to start, what each one demonstrates, runs in progress and what finished runs measured."""
+"""Workloads to start, what each demonstrates, runs in progress and what finished runs measured."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.reactive import reactive
 from textual.widgets import Static
 
 from cpviz.engine.events import RunResult
@@ -26,7 +25,7 @@ BAR_W = 14
 
 @dataclass(frozen=True)
 class WorkloadChoice:
-    """What the app has chosen for one workload key; compared by value so unchanged means no redraw."""
+    """What the app has chosen for one workload; compared by value, so unchanged means no redraw."""
 
     info: WorkloadInfo
     #: Mode the next start will use.
@@ -92,23 +91,11 @@ class RunPanel(VerticalScroll, can_focus=False):
     RunPanel {
         height: 1fr;
         & > Static { width: 1fr; height: auto; }
-        & > #explain { color: $text-muted; padding: 0 0 0 2; }
-        & > .heading { color: $text-muted; text-style: bold; margin-top: 1; }
+        & > #explain { color: $text-muted; margin-top: 1; }
+        & > #active { margin-top: 1; }
         & > #dropped { color: $warning; }
     }
     """
-
-    choices: reactive[tuple[WorkloadChoice, ...]] = reactive((), always_update=False)
-    """Every workload, in key order, with the mode and real/sim the next start will use."""
-
-    selected: reactive[int] = reactive(0)
-    """Index into ``choices`` that ``m``, ``r`` and the explanation refer to."""
-
-    now: reactive[float] = reactive(0.0, repaint=False)
-    """Display time, for the elapsed time of runs with no known total."""
-
-    version: reactive[int] = reactive(0, repaint=False)
-    """The Model version last pushed down."""
 
     def __init__(
         self, model: Model, *, name: str | None = None, id: str | None = None,
@@ -116,40 +103,61 @@ class RunPanel(VerticalScroll, can_focus=False):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.model = model
+        #: Every workload, in key order, with the mode and real/sim the next start will use.
+        self.choices: tuple[WorkloadChoice, ...] = ()
+        #: Index into ``choices`` that ``m``, ``r`` and the explanation refer to.
+        self.selected = 0
+        #: Display time, for the elapsed time of runs with no known total.
+        self.now = 0.0
         self._shown: dict[str, object] = {}
+        self._lines: dict[str, int] = {}
+        self._key: tuple[object, ...] | None = None
 
     def compose(self) -> ComposeResult:
+        # Measured things first; the explanation is long and may scroll.
         yield Static(id="workloads")
-        yield Static(id="explain")
-        yield Static("runs in progress", classes="heading", id="active-heading")
         yield Static(id="active")
-        yield Static("recent results", classes="heading", id="results-heading")
         yield Static(id="results")
         yield Static(id="dropped")
+        yield Static(id="explain")
 
     def on_mount(self) -> None:
         self.border_title = "workloads"
         self._update_all()
 
-    def watch_choices(self) -> None:
-        self._update_all()
+    def show(self, now: float, choices: tuple[WorkloadChoice, ...], selected: int) -> None:
+        """Take a frame's state; rebuild the texts only when something they show has changed.
 
-    def watch_selected(self) -> None:
-        self._update_all()
-
-    def watch_version(self) -> None:
-        self._update_all()
-
-    def watch_now(self) -> None:
-        if any(r.total <= 0 for r in self.model.active_runs()):
+        The key is cheap (narrow Model versions, not ``model.version``, which bumps with every
+        core sample); each Static is then updated only if its own text differs.
+        """
+        self.now, self.choices, self.selected = now, choices, selected
+        model = self.model
+        # Only runs with no known total show a clock; it reads to a tenth of a second.
+        elapsed = tuple(
+            round(now - r.start, 1) for r in model.runs.values() if r.end is None and r.total <= 0
+        )
+        key = (choices, selected, model.runs_version, model.dropped, elapsed)
+        if key != self._key:
+            self._key = key
             self._update_all()
 
-    def _set(self, widget_id: str, signature: object, content: RenderableType | str) -> None:
-        """Update one Static, skipping the layout work when nothing it shows has changed."""
+    def _set(
+        self, widget_id: str, signature: object, content: RenderableType | str,
+        lines: int | None = None,
+    ) -> None:
+        """Update one Static, only when what it shows has changed.
+
+        ``lines``, when known, is how many lines the content takes: while that stays the same
+        the screen needs no new layout, only this Static repainted.
+        """
         if not self.is_mounted or self._shown.get(widget_id) == signature:
             return
         self._shown[widget_id] = signature
-        self.query_one(f"#{widget_id}", Static).update(content)
+        same_height = lines is not None and self._lines.get(widget_id) == lines
+        if lines is not None:
+            self._lines[widget_id] = lines
+        self.query_one(f"#{widget_id}", Static).update(content, layout=not same_height)
 
     def _update_all(self) -> None:
         if not self.is_mounted:
@@ -172,15 +180,13 @@ class RunPanel(VerticalScroll, can_focus=False):
         self._set("workloads", (choices, selected), listing)
 
         if 0 <= selected < len(choices):
-            info = choices[selected].info
-            modes = " ".join(
-                f"[{m}]" if m == choices[selected].mode else m for m in info.modes
-            )
+            choice = choices[selected]
+            modes = " ".join(f"[{m}]" if m == choice.mode else m for m in choice.info.modes)
             explain = Text()
-            explain.append(f"{info.title}\n", Style(bold=True))
-            explain.append(f"modes: {modes}\n", "dim")
-            explain.append(info.explanation)
-            self._set("explain", (info, choices[selected].mode), explain)
+            explain.append(f"{choice.info.title}: ", Style(bold=True))
+            explain.append(choice.info.explanation)
+            explain.append(f"\nm cycles modes: {modes}", Style(dim=True))
+            self._set("explain", (choice.info, choice.mode), explain)
         else:
             self._set("explain", None, "no workloads")
 
@@ -190,19 +196,20 @@ class RunPanel(VerticalScroll, can_focus=False):
             (r.run_id, r.done, r.total, round(now - r.start, 1) if r.total <= 0 else 0)
             for r in runs
         )
+        # One line per run (progress lines do not wrap), so progress needs no new layout.
         if runs:
-            self._set("active", active_sig, Group(*(progress_line(r, now) for r in runs)))
+            lines = Group(*(progress_line(r, now) for r in runs))
+            self._set("active", active_sig, lines, len(runs))
         else:
-            self._set("active", active_sig, Text("none — press a number to start one", "dim"))
+            self._set("active", active_sig, Text("no runs in progress", "dim"), 1)
 
         results = list(self.model.results)[-RESULTS_SHOWN:]
-        results_sig = tuple(id(r) for r in results)
+        results_sig = tuple(results)
         if results:
             self._set("results", results_sig, results_table(results))
         else:
-            self._set("results", results_sig, Text("none yet", "dim"))
+            self._set("results", results_sig, Text("no results yet", "dim"))
 
         dropped = self.model.dropped
-        self._set(
-            "dropped", dropped, f"dropped {dropped} events (the stream was full)" if dropped else ""
-        )
+        self.query_one("#dropped").display = dropped > 0
+        self._set("dropped", dropped, f"dropped {dropped} events (the stream was full)")

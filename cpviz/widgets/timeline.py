@@ -3,44 +3,56 @@
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from functools import partial
+from typing import ClassVar, TypeVar
 
 from rich.segment import Segment
-from rich.style import Style
 from textual.cache import LRUCache
 from textual.geometry import Size
-from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from cpviz.engine.model import Model, State, TaskInfo
 from cpviz.widgets._format import fmt_count, fmt_window, level_glyph, trim
+from cpviz.widgets._line_view import LineView
 
 T = TypeVar("T")
 
 #: Cells given to a task's name before its row of states.
 LABEL_W = 14
 #: Lines pinned above the task rows: time axis, run / ready / wait band, frozen marker.
-HEADER_LINES = 5
+HEADER = ("axis", "run", "ready", "wait", "frozen")
+#: On short screens the band goes, so some task rows still fit.
+SHORT_HEADER = ("axis", "frozen")
+#: Content height below which the short header is used.
+SHORT_BELOW = 12
 
 #: Glyph and component-class suffix for each state; glyph and colour both differ, so the
 #: picture survives a monochrome terminal.
 STATE_LOOK: dict[State, tuple[str, str]] = {
     State.NONE: (" ", "none"),
     State.WAITING: ("─", "waiting"),
+    State.RAN: ("╂", "running"),
     State.READY: ("▒", "ready"),
     State.FROZEN: ("▓", "frozen"),
     State.RUNNING: ("█", "running"),
 }
 
+#: The border's key to the glyphs (the help screen spells out the same).
+LEGEND = "█ running  ╂ ran briefly  ▒ ready, not running  ─ waiting  ▓ frozen"
+
+#: What a frame's lines depend on besides their data: (width, header, scroll y, last column,
+#: whether a freeze shows in the window).
+RowView = tuple[int, tuple[str, ...], int, int, bool]
+
 #: Candidate tick spacings in seconds, smallest first.
 TICK_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0)
 
 
-class Timeline(ScrollView):
+class Timeline(LineView):
     """Line API view over [now - window, now]; only visible rows are drawn, each from cache."""
 
-    COMPONENT_CLASSES = {
+    COMPONENT_PREFIX = "timeline"
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
         "timeline--label",
         "timeline--exited",
         "timeline--axis",
@@ -66,53 +78,111 @@ class Timeline(ScrollView):
     }
     """
 
-    now: reactive[float] = reactive(0.0)
-    """Display time; the right edge of the window."""
-
-    window_s: reactive[float] = reactive(5.0)
-    """Seconds of history across the width."""
-
-    version: reactive[int] = reactive(0)
-    """The Model version last pushed down."""
-
     def __init__(
         self, model: Model, *, name: str | None = None, id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.model = model
+        #: Display time; the right edge of the window. Set through :meth:`show`.
+        self.now = 0.0
+        #: Seconds of history across the width. Set through :meth:`show`.
+        self.window_s = 5.0
         self._rows: list[TaskInfo] = []
-        self._rows_version = -1
+        self._rows_key: tuple[object, ...] | None = None
         self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
         self._band_key: tuple[object, ...] | None = None
         self._band: tuple[list[int], list[int], list[int]] = ([], [], [])
+        self._title = ""
+        self._frame_key: tuple[object, ...] | None = None
+        self._quiet = False
 
     def on_mount(self) -> None:
+        self.border_subtitle = LEGEND
         self._sync()
 
     def on_resize(self) -> None:
-        self._sync()
-
-    def watch_version(self) -> None:
-        self._sync()
-
-    def watch_window_s(self) -> None:
+        self._cache.clear()
+        self._frame_key = None
         self._sync()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
+        self._frame_key = None
+
+    def show(self, now: float, window_s: float) -> None:
+        """Take a frame's display time and window; repaint only the lines that now differ."""
+        self.now, self.window_s = now, window_s
+        if not self.is_mounted:
+            return
+        size = self._content_size()
+        model = self.model
+        _, _, last, t0, t1 = self._frame(size.width)
+        # Nothing drawn can change unless one of these did; most idle frames stop here. With
+        # no row and no freeze in the window, the window moving changes nothing either.
+        quiet = self._quiet and not self._frozen_within(t0, t1)
+        frame_key = (size, self.scroll_offset.y, window_s, None if quiet else last,
+                     model.tasks_version, model.incidents_version)
+        if frame_key == self._frame_key:
+            return
+        self._frame_key = frame_key
+        self._sync()
+        self._refresh_changed()
 
     def _sync(self) -> None:
-        if self._rows_version != self.model.version:
-            self._rows = self.model.rows()
-            self._rows_version = self.model.version
+        width = self._content_size().width
+        _, _, last, t0, t1 = self._frame(width)
+        key = (self.model.tasks_version, self.window_s, last, width)
+        if key != self._rows_key:
+            # Only tasks alive somewhere in the window get a row: finished ones scroll away.
+            self._rows = [
+                info for info in self.model.rows()
+                if info.spawn <= t1 and (info.exit is None or info.exit >= t0)
+            ]
+            self._rows_key = key
+            # No row, and every task already gone: as the window moves on, none comes back.
+            self._quiet = not self._rows and all(
+                info.exit is not None for info in self.model.tasks.values()
+            )
         rows = len(self._rows)
-        self.virtual_size = Size(self.scrollable_content_region.width, HEADER_LINES + rows)
-        self.border_title = f"timeline · {fmt_window(self.window_s)} window · {rows} tasks"
-        self.border_subtitle = "█ running  ▒ ready, not running  ─ waiting  ▓ frozen"
+        size = Size(width, len(self.header) + rows)
+        if self.virtual_size != size:
+            self.virtual_size = size
+        title = f"timeline · {fmt_window(self.window_s)} window · {rows} tasks"
+        if title != self._title:
+            # The border_title setter repaints the whole widget, so only on a real change.
+            self._title = title
+            self.border_title = title
+
+    def _refresh_changed(self) -> None:
+        """Ask Textual to repaint exactly the visible lines whose strip changed."""
+        width, height = self._content_size()
+        view = self._view(width)
+        for y in range(height):
+            key, info = self._line_key(y, view)
+            self._update_line(y, key, partial(self._line, key, info, width))
 
     # -- geometry -------------------------------------------------------------------------------
+
+    def _view(self, width: int) -> RowView:
+        """What every line of this frame depends on besides its own data."""
+        _, _, last, t0, t1 = self._frame(width)
+        return (width, self.header, self.scroll_offset.y, last, self._frozen_within(t0, t1))
+
+    def _frozen_within(self, t0: float, t1: float) -> bool:
+        """Whether any freeze (an open one runs to the window's end) overlaps [t0, t1]."""
+        for inc in reversed(self.model.incidents):
+            if inc.end is not None and inc.end < t0:
+                return False  # one loop freezes once at a time: earlier ones ended earlier
+            if inc.since <= t1:
+                return True
+        return False
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        """The pinned lines, by name, for the current height."""
+        return SHORT_HEADER if self._content_size().height < SHORT_BELOW else HEADER
 
     def _frame(self, width: int) -> tuple[int, float, int, float, float]:
         """Columns, seconds per column, index of the last column, and the window's ends.
@@ -126,41 +196,62 @@ class Timeline(ScrollView):
         t1 = (last + 1) * step
         return ncols, step, last, t1 - self.window_s, t1
 
-    def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"timeline--{name}", partial=True)
-
     # -- drawing --------------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        if y < HEADER_LINES:
-            strip = self._header_line(y, width)
-        else:
-            _, scroll_y = self.scroll_offset
-            index = scroll_y + y - HEADER_LINES
-            if 0 <= index < len(self._rows):
-                strip = self._task_line(self._rows[index], width)
-            else:
-                strip = Strip.blank(width)
-        return strip.apply_style(self.rich_style)
+        width = self._content_size().width
+        key, info = self._line_key(y, self._view(width))
+        return self._painted_line(y, key, self._line(key, info, width))
 
-    def _header_line(self, y: int, width: int) -> Strip:
-        ncols, step, last, t0, t1 = self._frame(width)
-        version = self.model.version
-        key = ("header", y, width, self.window_s, last, version)
+    def _line_key(
+        self, y: int, view: RowView
+    ) -> tuple[tuple[object, ...], TaskInfo | None]:
+        """Everything content line ``y`` depends on (equal keys draw equal strips), and its task.
+
+        ``view`` is worked out once per frame. Lines key on the data they draw (the narrow Model
+        versions), not on ``model.version``, which bumps with every core sample; lines with
+        nothing in the window key without the column, so they stay put as it moves.
+        """
+        width, header, scroll_y, last, frozen = view
+        model = self.model
+        if y < len(header):
+            kind = header[y]
+            if kind == "axis":  # ticks are relative to now: they never scroll
+                return ("axis", width, self.window_s), None
+            if kind == "frozen":
+                where = (last, model.incidents_version) if frozen else None
+                return ("frozen", width, self.window_s, where), None
+            # The band counts tasks alive in the window, which are exactly the rows.
+            where = (last, model.tasks_version) if self._rows else None
+            return (kind, width, self.window_s, where), None
+        index = scroll_y + y - len(header)
+        if 0 <= index < len(self._rows):
+            info = self._rows[index]
+            # Frozen spans and the open incident colour only rows of tasks still alive.
+            incidents = model.incidents_version if info.exit is None else None
+            key = ("task", info.task_id, info.seq, info.nsteps, info.exit, width,
+                   self.window_s, last, incidents)
+            return key, info
+        return ("blank", width), None
+
+    def _line(self, key: tuple[object, ...], info: TaskInfo | None, width: int) -> Strip:
+        """The strip for ``key``, from cache when it was drawn before."""
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        if y == 0:
+        ncols, step, _, t0, t1 = self._frame(width)
+        kind = key[0]
+        bands = {"run": (0, "running"), "ready": (1, "ready"), "wait": (2, "waiting")}
+        if kind == "axis":
             strip = self._axis(ncols, step, width)
-        elif y <= 3:
-            band_key = (version, width, self.window_s, last)
+        elif kind in bands:
+            band_key = key[1:]
             if band_key != self._band_key:
                 self._band = self.model.band(t0, t1, ncols)
                 self._band_key = band_key
-            name, state = (("run", "running"), ("ready", "ready"), ("wait", "waiting"))[y - 1]
-            strip = self._band_line(name, state, self._band[y - 1], width)
-        else:
+            which, state = bands[str(kind)]
+            strip = self._band_line(str(kind), state, self._band[which], width)
+        elif kind == "frozen":
             frozen = self.model.frozen_columns(t0, t1, ncols, t1)
             any_frozen = any(frozen)
             label = Segment(
@@ -171,6 +262,10 @@ class Timeline(ScrollView):
                 glyph = STATE_LOOK[State.FROZEN][0] if is_frozen else " "
                 segments.append(Segment(glyph * run, self._style("frozen")))
             strip = Strip(segments).crop_extend(0, width, None)
+        elif info is not None:
+            strip = self._task_line(info, ncols, t0, t1, width)
+        else:
+            strip = Strip.blank(width)
         self._cache[key] = strip
         return strip
 
@@ -204,28 +299,15 @@ class Timeline(ScrollView):
             [Segment(label, self._style("label")), Segment("".join(chars), style)]
         ).crop_extend(0, width, None)
 
-    def _task_line(self, info: TaskInfo, width: int) -> Strip:
-        ncols, _, last, t0, t1 = self._frame(width)
-        model = self.model
-        incidents = model.incidents
-        incident_sig = (
-            (len(incidents), incidents[-1].incident_id, incidents[-1].end) if incidents else None
-        )
-        key = (info.task_id, info.seq, info.nsteps, info.exit, width, self.window_s, last,
-               incident_sig)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        states = model.task_states(info, t0, t1, ncols)
+    def _task_line(self, info: TaskInfo, ncols: int, t0: float, t1: float, width: int) -> Strip:
+        states = self.model.task_states(info, t0, t1, ncols)
         alive = info.exit is None or info.exit >= t1
         label_style = self._style("label" if alive else "exited")
         segments = [Segment(trim(info.name, LABEL_W - 1).ljust(LABEL_W), label_style)]
         for state, run in _runs(states):
             glyph, look = STATE_LOOK[state]
             segments.append(Segment(glyph * run, self._style(look)))
-        strip = Strip(segments).crop_extend(0, width, None)
-        self._cache[key] = strip
-        return strip
+        return Strip(segments).crop_extend(0, width, None)
 
 
 def _runs(values: list[T]) -> list[tuple[T, int]]:

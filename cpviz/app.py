@@ -1,0 +1,335 @@
+"""The Textual app: pulls frames from the Model at a fixed rate, turns keys into controller calls.
+
+This is the one bridge between the engine and the UI. The engine never calls in here: a timer on
+the UI thread polls the Source, folds the events into the Model, and pushes the Model and the
+display time down to the widgets as attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.widgets import Footer, Header
+
+from cpviz.engine.model import Model
+from cpviz.engine.source import Controller, Source, WorkloadInfo
+from cpviz.widgets import (
+    BlockingAlarm,
+    CoreLanes,
+    HelpScreen,
+    RunPanel,
+    Timeline,
+    TooSmallScreen,
+    WorkloadChoice,
+)
+from cpviz.widgets._format import fmt_window
+
+#: Timeline windows that ``+`` and ``-`` step through, in seconds.
+WINDOWS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+DEFAULT_WINDOW = 5.0
+#: Keys 1..9 map to the first nine workloads.
+MAX_WORKLOADS = 9
+
+
+class CpvizApp(App[None]):
+    """Live view of a Source: everything drawn comes from the Model, timed by the Source clock."""
+
+    CSS_PATH = "cpviz.tcss"
+    TITLE = "cpviz"
+    ENABLE_COMMAND_PALETTE = False
+    #: Screen classes by terminal height, used by cpviz.tcss to share out the rows. (No ClassVar:
+    #: App declares it as a plain attribute, and mypy will not let a subclass change that.)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-normal"), (46, "-tall")]  # noqa: RUF012
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "toggle_workload(0)", "run/stop", key_display="1-9"),
+        *(
+            Binding(str(n), f"toggle_workload({n - 1})", show=False)
+            for n in range(2, MAX_WORKLOADS + 1)
+        ),
+        Binding("m", "cycle_mode", "mode"),
+        Binding("r", "toggle_real", "real/sim"),
+        Binding("space", "toggle_pause", "pause"),
+        Binding("plus,equals_sign", "zoom_in", "zoom", key_display="+/-"),
+        Binding("minus", "zoom_out", "zoom out", show=False),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+    ]
+
+    paused: reactive[bool] = reactive(False)
+    """Display frozen at ``now``; the Model keeps folding events underneath."""
+
+    window_s: reactive[float] = reactive(DEFAULT_WINDOW)
+    """Seconds of history the timeline spans."""
+
+    selected: reactive[int] = reactive(0)
+    """Index of the workload that ``m``, ``r`` and the explanation refer to."""
+
+    def __init__(
+        self,
+        source: Source,
+        controller: Controller,
+        *,
+        fps: float = 25.0,
+        start: tuple[str, str | None] | None = None,
+        start_settings: Mapping[str, Any] | None = None,
+        min_size: tuple[int, int] = (80, 24),
+    ) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        super().__init__()
+        # Nothing here may move on its own: every change on screen follows the Source clock.
+        self.animation_level = "none"
+        self.source = source
+        self.controller = controller
+        self.fps = fps
+        self.start_request = start
+        #: ``--set key=value`` overrides for the ``start`` workload (the controller validates them).
+        self.start_settings = dict(start_settings or {})
+        self.min_size = min_size
+        self.model = Model(cores=source.cores)
+        #: Display time: the Source clock at the last unpaused frame.
+        self.now = source.clock.now()
+        self._infos: tuple[WorkloadInfo, ...] = tuple(controller.workloads())[:MAX_WORKLOADS]
+        self._mode_by_key: dict[str, str] = {
+            info.key: info.modes[0] if info.modes else "" for info in self._infos
+        }
+        self._params_by_key: dict[str, dict[str, Any]] = {
+            info.key: {p.name: p.default for p in info.params} for info in self._infos
+        }
+        self._controller_closed = False
+        self._reported: set[int] = set()
+        self.lanes = CoreLanes(self.model, id="lanes")
+        self.runs = RunPanel(self.model, id="runs")
+        self.timeline = Timeline(self.model, id="timeline")
+        self.alarm = BlockingAlarm(self.model, id="alarm")
+
+    # -- composition and the frame loop ---------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◴")
+        with Horizontal(id="top"):
+            yield self.lanes
+            yield self.runs
+        yield self.timeline
+        yield self.alarm
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._update_subtitle()
+        if self.start_request is not None:
+            key, mode = self.start_request
+            self._start_requested(key, mode)
+        self._frame()
+        self.set_interval(1 / self.fps, self._frame)
+        self._check_size(self.size.width, self.size.height)
+
+    def _frame(self) -> None:
+        """Fold what the Source has, advance display time unless paused, push both down."""
+        self.model.apply(self.source.poll())
+        self._report_failures()
+        if not self.paused:
+            self.now = self.source.clock.now()
+        self._push()
+
+    def _report_failures(self) -> None:
+        """Say why a run failed, once: the results table only has room for "fail"."""
+        for run in self.model.runs.values():
+            result = run.result
+            if result is None or run.run_id in self._reported:
+                continue
+            self._reported.add(run.run_id)
+            if result.outcome.startswith("failed"):
+                self.notify(
+                    f"{run.workload}:{run.mode} {result.outcome}", severity="error", timeout=10
+                )
+
+    def _push(self) -> None:
+        """Hand the frame's display time down; each view repaints only what visibly changed.
+
+        Plain method calls, not reactive assignments: a reactive with repaint would redraw a
+        whole widget on every frame even when nothing on it moved.
+        """
+        # Held by reference, so the views keep up while help or the resize hint covers them.
+        now = self.now
+        self.lanes.show(now)
+        self.timeline.show(now, self.window_s)
+        self.alarm.show(now)
+        self.runs.show(now, self._choices(), self.selected)
+
+    def _choices(self) -> tuple[WorkloadChoice, ...]:
+        running = self.controller.running()
+        return tuple(
+            WorkloadChoice(
+                info,
+                self._mode_by_key[info.key],
+                self._real(info),
+                info.key in running,
+            )
+            for info in self._infos
+        )
+
+    def _real(self, info: WorkloadInfo) -> bool | None:
+        params = self._params_by_key[info.key]
+        return bool(params["real"]) if "real" in params else None
+
+    # -- size -----------------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, width: int, height: int) -> None:
+        """Cover the main screen with a resize hint while the terminal is too small, and back."""
+        min_w, min_h = self.min_size
+        small = width < min_w or height < min_h
+        too_small = next(
+            (s for s in self.screen_stack if isinstance(s, TooSmallScreen)), None
+        )
+        if small and too_small is None:
+            self.push_screen(TooSmallScreen(self.min_size, (width, height)))
+        elif small and too_small is not None:
+            too_small.size_now = (width, height)
+        elif not small and too_small is not None:
+            while self.screen is not too_small:
+                self.pop_screen()
+            self.pop_screen()
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_workload":
+            index = parameters[0] if parameters else 0
+            return isinstance(index, int) and index < len(self._infos)
+        return True
+
+    def action_toggle_workload(self, index: int) -> None:
+        """Select workload ``index``; stop it if it is running, otherwise start it."""
+        if not 0 <= index < len(self._infos):
+            return
+        self.selected = index
+        key = self._infos[index].key
+        if key in self.controller.running():
+            self.controller.stop(key)
+        else:
+            self._start(key)
+        self._push()
+
+    def action_cycle_mode(self) -> None:
+        info = self._selected_info()
+        if info is None or not info.modes:
+            return
+        current = self._mode_by_key[info.key]
+        at = info.modes.index(current) if current in info.modes else -1
+        self._mode_by_key[info.key] = info.modes[(at + 1) % len(info.modes)]
+        self._push()
+
+    def action_toggle_real(self) -> None:
+        info = self._selected_info()
+        if info is None:
+            return
+        params = self._params_by_key[info.key]
+        if "real" not in params:
+            self.notify(f"{info.key} has no real mode; it is always measured as it runs")
+            return
+        params["real"] = not bool(params["real"])
+        self._push()
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+
+    def action_zoom_in(self) -> None:
+        self.window_s = _step(self.window_s, -1)
+
+    def action_zoom_out(self) -> None:
+        self.window_s = _step(self.window_s, +1)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        elif not isinstance(self.screen, TooSmallScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        self._close_controller()
+        self.exit()
+
+    # -- watchers -------------------------------------------------------------------------------
+
+    def watch_paused(self) -> None:
+        self._update_subtitle()
+
+    def watch_window_s(self) -> None:
+        self._update_subtitle()
+        self._push()
+
+    def watch_selected(self) -> None:
+        self._push()
+
+    def _update_subtitle(self) -> None:
+        parts = ["PAUSED"] if self.paused else []
+        parts.append(f"timeline window {fmt_window(self.window_s)}")
+        self.sub_title = " · ".join(parts)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _selected_info(self) -> WorkloadInfo | None:
+        return self._infos[self.selected] if 0 <= self.selected < len(self._infos) else None
+
+    def _start_requested(self, key: str, mode: str | None) -> None:
+        index = next((i for i, info in enumerate(self._infos) if info.key == key), None)
+        if index is None:
+            known = ", ".join(info.key for info in self._infos)
+            self.notify(f"unknown workload {key!r}; choose one of: {known}", severity="error")
+            return
+        self.selected = index
+        modes = self._infos[index].modes
+        if mode is not None and mode not in modes:
+            self.notify(
+                f"unknown mode {mode!r} for {key}; choose one of: {', '.join(modes)}",
+                severity="error",
+            )
+            return
+        if mode is not None:
+            self._mode_by_key[key] = mode
+        params = self._params_by_key[key]
+        for name, value in self.start_settings.items():
+            params[name] = _as_bool(value) if isinstance(params.get(name), bool) else value
+        self._start(key)
+
+    def _start(self, key: str) -> None:
+        try:
+            self.controller.start(key, self._mode_by_key[key], dict(self._params_by_key[key]))
+        except Exception as exc:  # the controller's message says what was wrong; keep running
+            self.notify(f"could not start {key}: {exc}", severity="error")
+
+    def _close_controller(self) -> None:
+        if not self._controller_closed:
+            self._controller_closed = True
+            self.controller.close()
+
+    def on_unmount(self) -> None:
+        # However the app ends (q, ctrl+c, an error), the lab's threads and processes are released.
+        self._close_controller()
+
+
+def _as_bool(value: Any) -> bool:
+    """``--set real=false`` arrives as text; show it as the controller will read it."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _step(window: float, direction: int) -> float:
+    """The next window in WINDOWS from ``window`` in ``direction`` (clamped at the ends)."""
+    if direction < 0:
+        smaller = [w for w in WINDOWS if w < window]
+        return smaller[-1] if smaller else WINDOWS[0]
+    larger = [w for w in WINDOWS if w > window]
+    return larger[0] if larger else WINDOWS[-1]
