@@ -319,6 +319,8 @@ class Model:
 
         A column counts as RUNNING only when the task ran for at least half of it; a shorter
         step shows as RAN, so a 1 ms step in a 50 ms column does not look like 50 ms of work.
+        Likewise READY needs the task to have waited to run for a quarter of the column: every
+        wake-up is ready for some microseconds, and only a delay one can see is worth showing.
         """
         cols = [State.NONE] * ncols
         if ncols <= 0 or t1 <= t0:
@@ -349,19 +351,22 @@ class Model:
         if not steps or steps[-1][2] < t0:
             return cols
         ran = [0.0] * ncols
+        waited = [0.0] * ncols
         first = bisect_left(steps, t0, key=_step_end)
         for ready, start, stop in steps[first:]:
             if ready > t1:
                 break
             if start > ready:
                 for c in range(col(ready), col(start) + 1):
-                    if cols[c] < State.READY:
-                        cols[c] = State.READY
+                    c0 = t0 + c * width
+                    waited[c] += min(start, c0 + width) - max(ready, c0)
             for c in range(col(start), col(stop) + 1):
                 c0 = t0 + c * width
                 ran[c] += min(stop, c0 + width) - max(start, c0)
-        half = width / 2
+        half, quarter = width / 2, width / 4
         for c in range(ncols):
+            if waited[c] >= quarter and cols[c] < State.READY:
+                cols[c] = State.READY
             if ran[c] > 0:
                 cols[c] = State.RUNNING if ran[c] >= half else max(cols[c], State.RAN)
         return cols
@@ -369,7 +374,8 @@ class Model:
     def band(self, t0: float, t1: float, ncols: int) -> tuple[list[int], list[int], list[int]]:
         """Per column: how many tasks ran, were ready but not running, and were waiting.
 
-        A task counts once per column in each of "ran" and "ready"; "waiting" is the rest of the
+        A task counts once per column in each of "ran" and "ready" ("ready" as in task_states:
+        waiting to run for at least a quarter of the column); "waiting" is the rest of the
         tasks alive in that column. Built with difference arrays, so it costs one pass over the
         steps in the window rather than tasks × columns, and a task with no step in the window
         costs O(1).
@@ -380,6 +386,7 @@ class Model:
         ready_d = [0] * (ncols + 1)
         alive_d = [0] * (ncols + 1)
         scale = ncols / (t1 - t0)
+        quarter = (t1 - t0) / ncols / 4
         last = ncols - 1
         for info in self.tasks.values():
             end = info.exit if info.exit is not None else t1
@@ -398,15 +405,24 @@ class Model:
                     break
                 cs = int((start - t0) * scale)
                 cs = 0 if cs < 0 else (last if cs > last else cs)
-                if start > ready:
-                    cr = int((ready - t0) * scale)
+                if start - ready >= quarter:
+                    # Columns where this wait covers at least a quarter (as task_states).
+                    fr = (ready - t0) * scale
+                    fs = (start - t0) * scale
+                    cr = int(fr)
+                    if cr + 1 - fr < 0.25 and cr < int(fs):
+                        cr += 1
+                    ce_ready = int(fs)
+                    if fs - ce_ready < 0.25 and ce_ready > cr:
+                        ce_ready -= 1
                     cr = 0 if cr < 0 else cr
+                    ce_ready = last if ce_ready > last else ce_ready
                     if cr <= ready_upto:
                         cr = ready_upto + 1
-                    if cr <= cs:
+                    if cr <= ce_ready:
                         ready_d[cr] += 1
-                        ready_d[cs + 1] -= 1
-                        ready_upto = cs
+                        ready_d[ce_ready + 1] -= 1
+                        ready_upto = ce_ready
                 ce = int((stop - t0) * scale)
                 ce = last if ce > last else ce
                 if cs <= ran_upto:

@@ -1,0 +1,69 @@
+"""The Model folds events into per-column states and counts, by explicit rules."""
+
+from __future__ import annotations
+
+from cpviz.engine.events import (
+    IncidentEnd,
+    IncidentStart,
+    RunEnd,
+    RunResult,
+    RunStart,
+    TaskSpawn,
+    TaskStep,
+)
+from cpviz.engine.model import Model, State
+
+
+def _model() -> Model:
+    model = Model(cores=2)
+    model.apply(
+        [
+            RunStart(0.0, 1, "io", "concurrent", (), 1),
+            TaskSpawn(0.0, 11, "call 0", 1, 0),
+            # Column width is 0.1 s over [0, 1).
+            TaskStep(11, 0.10, 0.1001, 0.1002),  # col 1: a wake-up, tiny wait, tiny run
+            TaskStep(11, 0.30, 0.36, 0.37),  # col 3: waited 60 ms of 100 to run 10 ms
+            TaskStep(11, 0.50, 0.50, 0.58),  # col 5: ran 80 ms of 100
+            TaskStep(11, 0.70, 0.70, 0.701, final=True),  # col 7: last step, then gone
+            TaskSpawn(0.0, 12, "call 1", 1, 0),
+            RunEnd(0.9, 1, RunResult("io", "concurrent", (), 0.9, 0.1, 0.11, None, None, ())),
+        ]
+    )
+    return model
+
+
+def test_task_states_show_what_took_the_column() -> None:
+    model = _model()
+    states = model.task_states(model.tasks[11], 0.0, 1.0, 10)
+    assert states == [
+        State.WAITING,
+        State.RAN,  # a microsecond wait is not "ready, not running"; the run was brief
+        State.WAITING,
+        State.READY,  # a wait one can see outranks a brief run
+        State.WAITING,
+        State.RUNNING,
+        State.WAITING,
+        State.RAN,
+        State.NONE,  # exited
+        State.NONE,
+    ]
+
+
+def test_band_counts_agree_with_the_rows() -> None:
+    model = _model()
+    running, ready, waiting = model.band(0.0, 1.0, 10)
+    assert running == [0, 1, 0, 1, 0, 1, 0, 1, 0, 0]
+    assert ready == [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+    # Task 12 never ran: it waits in every column; task 11 waits where it neither ran nor
+    # was ready, until its exit.
+    assert waiting == [2, 1, 2, 0, 2, 1, 2, 1, 1, 1]
+
+
+def test_a_freeze_marks_live_tasks_frozen_and_counts_into_the_result() -> None:
+    model = _model()
+    model.apply([IncidentStart(0.2, 1, 0.2, None, None), IncidentEnd(0.45, 1, 0.25)])
+    states = model.task_states(model.tasks[12], 0.0, 1.0, 10)
+    assert states[2] == State.FROZEN and states[4] == State.FROZEN
+    assert states[1] == State.WAITING and states[5] == State.WAITING
+    result = model.runs[1].result
+    assert result is not None and result.tasks == 2 and result.steps == 4
