@@ -35,15 +35,18 @@ async def capture(size: tuple[int, int]) -> None:
     app = CpvizApp(LiveSource(lab.stream, lab.cores), LabController(lab))
     try:
         async with app.run_test(size=size) as pilot:
-            # io fan-out first, then the blocking workload while it is still running.
-            await pilot.press("1")
-            await asyncio.sleep(0.05)
+            # The blocking workload, pictured during its second freeze, so the first freeze and
+            # the tickers' rhythm around it are on the timeline too.
             await pilot.press("3")
-            await _until(lambda: app.model.open_incident is not None, 15)
+            await _until(
+                lambda: len(app.model.incidents) >= 2 and app.model.open_incident is not None, 15
+            )
             await asyncio.sleep(0.15)
             app.save_screenshot(str(OUT / "alarm.svg"))
             await _until(lambda: len(app.model.results) >= 1, 30)
-            await pilot.press("2")  # cpu threads: one core of load spread over lanes
+            await pilot.press("1")  # the I/O fan-out, then CPU work in threads
+            await _until(lambda: len(app.model.results) >= 2, 30)
+            await pilot.press("2")
             await _until(lambda: len(app.model.results) >= 3, 60)
             await asyncio.sleep(0.3)
             app.save_screenshot(str(OUT / "results.svg"))

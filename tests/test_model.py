@@ -65,5 +65,9 @@ def test_a_freeze_marks_live_tasks_frozen_and_counts_into_the_result() -> None:
     states = model.task_states(model.tasks[12], 0.0, 1.0, 10)
     assert states[2] == State.FROZEN and states[4] == State.FROZEN
     assert states[1] == State.WAITING and states[5] == State.WAITING
+    # A task that has exited since still shows the freeze it lived through; a wait inside the
+    # freeze is frozen, not "ready".
+    gone = model.task_states(model.tasks[11], 0.0, 1.0, 10)
+    assert gone[2] == State.FROZEN and gone[3] == State.FROZEN and gone[4] == State.FROZEN
     result = model.runs[1].result
     assert result is not None and result.tasks == 2 and result.steps == 4

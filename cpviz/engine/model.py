@@ -338,11 +338,13 @@ class Model:
             return cols
         for c in range(col(info.spawn), col(end) + 1):
             cols[c] = State.WAITING
+        # Every freeze the task lived through, whether or not it has exited since.
+        for s0, s1 in self._frozen_spans(t0, t1, t1):
+            lo, hi = max(s0, info.spawn), min(s1, end)
+            if lo <= hi:
+                for c in range(col(lo), col(hi) + 1):
+                    cols[c] = State.FROZEN
         if info.exit is None:
-            for s0, s1 in self._frozen_spans(t0, t1, t1):
-                if s1 >= info.spawn:
-                    for c in range(col(max(s0, info.spawn)), col(s1) + 1):
-                        cols[c] = State.FROZEN
             inc = self.open_incident
             if inc is not None and inc.task_id == info.task_id:
                 for c in range(col(max(inc.since, t0)), col(t1) + 1):
