@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import platform
 import statistics
@@ -33,6 +32,8 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from _common import leftovers
 
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import Event, IncidentStart
@@ -201,21 +202,6 @@ def sleep_overshoot_ms(samples: int = 50, nap: float = 0.005) -> float:
 
 def _fmt(values: list[float]) -> str:
     return ", ".join(f"{v:.1f}" for v in values)
-
-
-def leftovers(grace_s: float = 2.0) -> list[str]:
-    """Threads and child processes still alive; the script must leave none behind.
-
-    AnyIO's worker threads are told to stop when the lab loop ends but nobody joins them, so
-    one may still be on its way out right after ``Lab.close``: give such threads a moment.
-    """
-    deadline = time.monotonic() + grace_s
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
-    threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    children = [f"pid {p.pid}" for p in multiprocessing.active_children()]
-    return threads + children
 
 
 def main() -> None:
