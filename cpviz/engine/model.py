@@ -390,6 +390,17 @@ class Model:
         scale = ncols / (t1 - t0)
         quarter = (t1 - t0) / ncols / 4
         last = ncols - 1
+
+        def mark(diff: list[int], a: int, b: int, upto: int) -> int:
+            """Count columns a..b for one task, skipping those it already counts in."""
+            if a <= upto:
+                a = upto + 1
+            if a > b:
+                return upto
+            diff[a] += 1
+            diff[b + 1] -= 1
+            return b
+
         for info in self.tasks.values():
             end = info.exit if info.exit is not None else t1
             if end < t0 or info.spawn > t1:
@@ -419,20 +430,9 @@ class Model:
                         ce_ready -= 1
                     cr = 0 if cr < 0 else cr
                     ce_ready = last if ce_ready > last else ce_ready
-                    if cr <= ready_upto:
-                        cr = ready_upto + 1
-                    if cr <= ce_ready:
-                        ready_d[cr] += 1
-                        ready_d[ce_ready + 1] -= 1
-                        ready_upto = ce_ready
+                    ready_upto = mark(ready_d, cr, ce_ready, ready_upto)
                 ce = int((stop - t0) * scale)
-                ce = last if ce > last else ce
-                if cs <= ran_upto:
-                    cs = ran_upto + 1
-                if cs <= ce:
-                    run_d[cs] += 1
-                    run_d[ce + 1] -= 1
-                    ran_upto = ce
+                ran_upto = mark(run_d, cs, last if ce > last else ce, ran_upto)
         running, ready_n, waiting = [], [], []
         r = q = al = 0
         for c in range(ncols):
@@ -459,42 +459,16 @@ class Model:
 
     # -- queries: cores -------------------------------------------------------------------------
 
-    def core_columns(self, core: int, t0: float, t1: float, ncols: int) -> list[CoreColumn]:
-        """Mean utilization and dominant cpviz role of one core in each column of [t0, t1)."""
-        sums = [0.0] * ncols
-        counts = [0] * ncols
-        roles: list[dict[Role, int]] = [{} for _ in range(ncols)]
-        if ncols > 0 and t1 > t0:
-            scale = ncols / (t1 - t0)
-            for sample, dominant in zip(self.samples, self._dominant, strict=True):
-                if sample.t < t0 or sample.t > t1 or core >= len(sample.percents):
-                    continue
-                c = min(ncols - 1, int((sample.t - t0) * scale))
-                sums[c] += sample.percents[core]
-                counts[c] += 1
-                role = dominant[core] if core < len(dominant) else None
-                if role is not None:
-                    roles[c][role] = roles[c].get(role, 0) + 1
-        out = []
-        for c in range(ncols):
-            if counts[c] == 0:
-                out.append(CoreColumn(None, None))
-            else:
-                best = max(roles[c].items(), key=lambda kv: kv[1])[0] if roles[c] else None
-                out.append(CoreColumn(sums[c] / counts[c], best))
-        return out
-
     def latest_sample(self) -> CoreSample | None:
         return self.samples[-1] if self.samples else None
 
 
 class CoreWindow:
-    """What :meth:`Model.core_columns` says for every core, kept current as samples arrive.
+    """Per core, the mean utilization and dominant cpviz role in each column of a window.
 
     The lanes redraw several times a second as samples arrive. While the window stays put only
     the new samples are folded in, so a sample costs O(cores), not O(cores × samples in the
-    window); a new window is worked out afresh, the same way and in the same order as
-    core_columns.
+    window); a new window is worked out afresh.
     """
 
     def __init__(self, model: Model) -> None:

@@ -77,7 +77,8 @@ class Tracer:
                 f"cannot trace {type(loop).__name__}: it is not an asyncio BaseEventLoop"
             )
         self._loop = loop
-        step_handle, factory = self._make_hooks(loop)
+        self._previous_factory = loop.get_task_factory()
+        step_handle, factory = self._make_hooks(self._previous_factory)
         task_type = asyncio.Task
         copy_context = contextvars.copy_context
 
@@ -97,7 +98,6 @@ class Tracer:
             return handle
 
         loop._call_soon = _call_soon  # type: ignore[attr-defined]
-        self._previous_factory = loop.get_task_factory()
         loop.set_task_factory(factory)
 
     def detach(self) -> None:
@@ -111,7 +111,7 @@ class Tracer:
         self._loop = None
 
     def _make_hooks(
-        self, loop: asyncio.AbstractEventLoop
+        self, previous: Any
     ) -> tuple[type[aio_events.Handle], Callable[..., asyncio.Task[Any]]]:
         """Build the step handle class and the task factory around shared closure cells.
 
@@ -124,7 +124,6 @@ class Tracer:
         written = 0
         state = self._state
         side_append = self._objects.append
-        previous = loop.get_task_factory()
         task_type = asyncio.Task
         current_task = asyncio.current_task
         run_id = RUN_ID.get
@@ -138,7 +137,7 @@ class Tracer:
             loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
         ) -> asyncio.Task[Any]:
             task: asyncio.Task[Any] = (
-                previous(loop, coro, **kwargs)  # type: ignore[assignment]
+                previous(loop, coro, **kwargs)
                 if previous is not None
                 else task_type(coro, loop=loop, **kwargs)
             )

@@ -37,6 +37,9 @@ from cpviz.engine.events import (
     LoopLag,
 )
 
+#: Incidents the watchdog remembers for run results (a run asks only about its own interval).
+MAX_HISTORY = 1000
+
 _CPVIZ_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WORKLOADS_DIR = os.path.join(_CPVIZ_DIR, "workloads")
 
@@ -219,7 +222,8 @@ class Watchdog:
         self._thread: threading.Thread | None = None
         self._timer: asyncio.TimerHandle | None = None
         #: Every incident so far, finished ones with their durations (session-clock times).
-        self.history: list[tuple[IncidentStart, float | None]] = []
+        #: Keyed by incident id, oldest first; the oldest are forgotten past ``MAX_HISTORY``.
+        self.history: dict[int, tuple[IncidentStart, float | None]] = {}
         #: Beats that ran noticeably late, as (time, lag): enough to answer "worst lag in a run".
         self._late: deque[tuple[float, float]] = deque(maxlen=20_000)
 
@@ -275,9 +279,9 @@ class Watchdog:
             self._timer = self._loop.call_later(self.beat_s, self._beat)
 
     def _finish(self, incident_id: int, duration: float) -> None:
-        for i, (start, _) in enumerate(self.history):
-            if start.incident_id == incident_id:
-                self.history[i] = (start, duration)
+        entry = self.history.get(incident_id)
+        if entry is not None:
+            self.history[incident_id] = (entry[0], duration)
 
     # -- watchdog thread ------------------------------------------------------------------------
 
@@ -310,7 +314,9 @@ class Watchdog:
                 turned = self._last_beat != last
                 if not turned:
                     self._open = _Open(incident_id, last, start)
-                self.history.append((start, None))
+                self.history[incident_id] = (start, None)
+                if len(self.history) > MAX_HISTORY:
+                    del self.history[next(iter(self.history))]
             self._emit(start)
             if turned:
                 # The loop came back while the stack was being read: the freeze was real and
@@ -337,7 +343,7 @@ class Watchdog:
         start a few milliseconds before the run did.
         """
         out: list[IncidentRecord] = []
-        for start, duration in list(self.history):
+        for start, duration in list(self.history.values()):
             if duration is None:
                 duration = max(0.0, self.clock.now() - start.since)
             if start.since > t1 or start.since + duration < t0:
