@@ -229,6 +229,76 @@ class StreamGap:
     dropped: int
 
 
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A figure about a run's work at ``t``: a gauge the lab sampled (queue depth, latency p99)
+    or a count the workload measured (lost updates). Never a workload's timing of its own steps."""
+
+    t: float
+    run_id: int
+    name: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    """One measured point of a sweep (oversubscribe, amdahl): the figures with ``x`` workers."""
+
+    t: float
+    run_id: int
+    x: float
+    #: Measured figures, and any the law predicts beside them, by name.
+    figures: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """A named stretch of a run that the lab timed, e.g. a process pool's start-up."""
+
+    #: When the phase ended.
+    t: float
+    run_id: int
+    name: str
+    start: float
+    #: One line of what it was, e.g. "spawn, 2 workers".
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Waiter:
+    """A task or thread that is waiting and cannot go on, and what it waits for."""
+
+    kind: Literal["task", "thread"]
+    name: str
+    #: Innermost frame in user or workload code, where it waits.
+    frame: Frame | None
+    #: What it waits on, as named in the code (e.g. ``lock_b``), when it can be told.
+    waits_on: str | None = None
+    #: Who holds that, when the primitive records it.
+    held_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StallStart:
+    """No task of a run has made progress for longer than the threshold, yet some are pending."""
+
+    t: float
+    run_id: int
+    stall_id: int
+    #: Last progress seen: the stall began no earlier than this.
+    since: float
+    waiters: tuple[Waiter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StallEnd:
+    """The run made progress again, or ended."""
+
+    t: float
+    run_id: int
+    stall_id: int
+
+
 Event = (
     TaskSpawn
     | TaskStep
@@ -240,4 +310,9 @@ Event = (
     | RunProgress
     | RunEnd
     | StreamGap
+    | Metric
+    | SweepPoint
+    | Phase
+    | StallStart
+    | StallEnd
 )

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import contextvars
 import multiprocessing
+import os
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from multiprocessing import resource_tracker
 from multiprocessing.pool import Pool
 from typing import Any
@@ -25,14 +26,17 @@ import anyio
 import psutil
 
 from cpviz.engine.clock import MonotonicClock
-from cpviz.engine.events import RunEnd, RunProgress, RunResult, RunStart
+from cpviz.engine.events import Event, Metric, Phase, RunEnd, RunProgress, RunResult, RunStart
 from cpviz.engine.sampler import CoreSampler, Watched, own_threads
 from cpviz.engine.source import WorkloadInfo
 from cpviz.engine.stream import EventStream
 from cpviz.engine.tracer import RUN_ID, Tracer
 from cpviz.engine.watchdog import Watchdog
-from cpviz.workloads._jobs import worker_init
-from cpviz.workloads.registry import RunContext, Workload, catalogue
+from cpviz.workloads._jobs import hello, worker_init
+from cpviz.workloads.registry import Measurement, Meter, RunContext, Workload, catalogue
+
+#: How often the lab samples the gauges runs registered (queue depth, latency percentiles).
+GAUGE_HZ = 20.0
 
 
 def cpu_snapshot(pool_pids: Sequence[int]) -> dict[int, float]:
@@ -49,6 +53,28 @@ def cpu_snapshot(pool_pids: Sequence[int]) -> dict[int, float]:
 
 def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(max(0.0, v - before.get(pid, 0.0)) for pid, v in after.items())
+
+
+def ctx_switch_snapshot(pool_pids: Sequence[int]) -> dict[int, int]:
+    """Context switches so far: this process (key 0) and each live worker."""
+    out = {0: sum(psutil.Process().num_ctx_switches())}
+    for pid in pool_pids:
+        with contextlib.suppress(psutil.Error):
+            out[pid] = sum(psutil.Process(pid).num_ctx_switches())
+    return out
+
+
+def affinity_supported() -> bool:
+    """Whether this platform lets cpviz pin the lab to a set of cores."""
+    return hasattr(os, "sched_setaffinity")
+
+
+def pinned_cpus(cores: int) -> set[int]:
+    """The first ``cores`` CPUs this process may run on (raises ValueError when too many)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if not 1 <= cores <= len(allowed):
+        raise ValueError(f"--cores must be from 1 to {len(allowed)}, got {cores}")
+    return set(allowed[:cores])
 
 
 def describe_error(exc: BaseException) -> str:
@@ -72,6 +98,8 @@ class _Run:
     #: Jobs handed to the process pool whose results have not come back (cancelling the task
     #: that awaits one does not stop the worker computing it).
     process_jobs: int = 0
+    #: Gauges the run asked the lab to sample: name -> reading function.
+    gauges: dict[str, Callable[[], float]] = field(default_factory=dict)
 
 
 class Lab:
@@ -86,6 +114,7 @@ class Lab:
         workloads: Sequence[Workload] | None = None,
         process_workers: int | None = None,
         sample: bool = True,
+        pin_cores: int | None = None,
     ) -> None:
         clock = stream.clock if stream is not None else MonotonicClock()
         if not isinstance(clock, MonotonicClock):
@@ -93,6 +122,15 @@ class Lab:
         self.clock = clock
         self.stream = stream if stream is not None else EventStream(clock)
         self.cores = psutil.cpu_count(logical=True) or 1
+        #: CPUs the lab and its workers are pinned to, or None when not pinned.
+        self.pinned: set[int] | None = None
+        if pin_cores is not None:
+            if not affinity_supported():
+                raise ValueError(
+                    "--cores needs CPU affinity, which this platform does not offer "
+                    "(Linux and Windows have it; macOS does not)"
+                )
+            self.pinned = pinned_cpus(pin_cores)
         self._workloads = tuple(workloads) if workloads is not None else catalogue()
         self.tracer = Tracer(origin=clock.origin)
         self.watchdog = Watchdog(self.stream.put, clock, threshold_s=threshold_s)
@@ -103,6 +141,8 @@ class Lab:
         )
         self._process_workers = process_workers or self.cores
         self._pool: Pool | None = None
+        #: Pools made for one run (``RunContext.process_pool``): sampled, and killed on close.
+        self._run_pools: set[Pool] = set()
         self._pool_lock = threading.Lock()
         self._runs: dict[int, _Run] = {}
         self._lock = threading.Lock()
@@ -145,12 +185,16 @@ class Lab:
             self._ready.set()
 
     async def _main(self) -> None:
+        if self.pinned is not None:
+            # Pid 0 is this thread on Linux; threads and processes it starts inherit the mask.
+            os.sched_setaffinity(0, self.pinned)
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._loop_tid = threading.get_native_id()
         self._shutdown = asyncio.Event()
         self.tracer.attach(loop)
         self.watchdog.attach(loop)
+        self._sample_gauges()
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -168,7 +212,7 @@ class Lab:
         self._closed = True
         if self.sampler is not None:
             self.sampler.stop()
-        self._kill_pool()
+        self._kill_pool(run_pools=True)
         loop, shutdown = self._loop, self._shutdown
         if loop is not None and shutdown is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -178,14 +222,16 @@ class Lab:
         self.watchdog.detach()
         self.stream.remove_feed(self.tracer)
 
-    def _kill_pool(self) -> None:
+    def _kill_pool(self, *, run_pools: bool = False) -> None:
         """Terminate the pool's workers, mid-job if need be; the next use starts a fresh pool."""
         with self._pool_lock:
             pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        pool.terminate()
-        pool.join()
+            extra = list(self._run_pools) if run_pools else []
+            if run_pools:
+                self._run_pools.clear()
+        for p in ([pool] if pool is not None else []) + extra:
+            p.terminate()
+            p.join()
 
     def __enter__(self) -> Lab:
         return self.start()
@@ -201,29 +247,35 @@ class Lab:
         return self._loop_tid
 
     def pool_pids(self) -> list[int]:
-        """This lab's worker processes alive now."""
-        pool = self._pool
-        if pool is None:
-            return []
-        workers = getattr(pool, "_pool", None)  # Pool keeps its Process objects here
-        if workers is None:
-            workers = multiprocessing.active_children()
-        return [p.pid for p in list(workers) if p.pid and p.is_alive()]
+        """This lab's worker processes alive now, in the shared pool and in run pools."""
+        with self._pool_lock:
+            pools = [p for p in (self._pool, *self._run_pools) if p is not None]
+        out: list[int] = []
+        for pool in pools:
+            workers = getattr(pool, "_pool", None)  # Pool keeps its Process objects here
+            if workers is None:
+                workers = multiprocessing.active_children()
+            out.extend(p.pid for p in list(workers) if p.pid and p.is_alive())
+        return out
 
     def _watched(self) -> list[Watched]:
         out = own_threads(lambda: self._loop_tid)
         out.extend(Watched("process", pid, f"worker {pid}", True) for pid in self.pool_pids())
         return out
 
+    def _new_pool(self, workers: int, method: str) -> Pool:
+        ctx = multiprocessing.get_context(method)
+        cpus = sorted(self.pinned) if self.pinned is not None else None
+        return ctx.Pool(workers, initializer=worker_init, initargs=(cpus,))
+
     def _process_pool(self) -> Pool:
         with self._pool_lock:
             if self._pool is None:
-                ctx = multiprocessing.get_context("spawn")
-                self._pool = ctx.Pool(self._process_workers, initializer=worker_init)
+                self._pool = self._new_pool(self._process_workers, "spawn")
             return self._pool
 
     async def _in_process(
-        self, run: _Run, fn: Callable[..., Any], args: tuple[Any, ...]
+        self, run: _Run, fn: Callable[..., Any], args: tuple[Any, ...], pool: Pool | None = None
     ) -> Any:
         """Await ``fn(*args)`` in a worker process; results come back via the loop."""
         loop = asyncio.get_running_loop()
@@ -242,7 +294,8 @@ class Lab:
             with contextlib.suppress(RuntimeError):  # the loop may already be closed
                 loop.call_soon_threadsafe(settle, ok, value)
 
-        pool = self._process_pool()
+        if pool is None:
+            pool = self._process_pool()
         pool.apply_async(
             fn,
             args,
@@ -316,6 +369,23 @@ class Lab:
 
     # -- on the lab loop ------------------------------------------------------------------------
 
+    def _sample_gauges(self) -> None:
+        """Read every active run's gauges; a timer, not a task, so it never shows as a step."""
+        loop = self._loop
+        if loop is None or self._closed:
+            return
+        now = self.clock.now()
+        with self._lock:
+            runs = [r for r in self._runs.values() if r.gauges and not r.done.is_set()]
+        for run in runs:
+            for name, fn in list(run.gauges.items()):
+                try:
+                    value = float(fn())
+                except Exception:  # a gauge that cannot be read is simply not drawn
+                    continue
+                self.tracer.emit(Metric(now, run.run_id, name, value))
+        loop.call_later(1.0 / GAUGE_HZ, self._sample_gauges)
+
     def _spawn_run(self, run: _Run) -> None:
         if self._tg is None:
             return
@@ -332,9 +402,7 @@ class Lab:
         def progress(done: int, total_: int) -> None:
             self.tracer.emit(RunProgress(self.clock.now(), run.run_id, done, total_))
 
-        ctx = RunContext(
-            run.mode, run.params, progress, partial(self._in_process, run), total
-        )
+        ctx = RunContext(run.mode, run.params, progress, _RunServices(self, run), total)
         pids_before = self.pool_pids()
         cpu0 = await anyio.to_thread.run_sync(cpu_snapshot, pids_before)
         t0 = self.clock.now()
@@ -358,6 +426,7 @@ class Lab:
             t1 = self.clock.now()
             pids = sorted(set(pids_before) | set(self.pool_pids()))
             cpu1 = cpu_snapshot(pids)
+            run.gauges.clear()
             result = self._result(run, params_t, t0, t1, cpu_between(cpu0, cpu1), outcome, ctx)
             run.result = result
             self.tracer.emit(RunEnd(t1, run.run_id, result))
@@ -393,6 +462,8 @@ class Lab:
                 if serial is not None:
                     speedup, basis = serial / wall, f"measured: serial run took {serial:.3f} s"
         extra = dict(ctx.extra)
+        if self.pinned is not None:
+            extra["pinned_cores"] = len(self.pinned)
         extra["max_loop_lag_s"] = round(self.watchdog.max_lag_between(t0, t1), 6)
         return RunResult(
             workload=w.key,
@@ -407,6 +478,100 @@ class Lab:
             outcome=outcome,
             extra=tuple(extra.items()),
         )
+
+
+class _RunServices:
+    """The lab's side of one run's :class:`RunContext`."""
+
+    def __init__(self, lab: Lab, run: _Run) -> None:
+        self._lab = lab
+        self._run = run
+        self.run_id = run.run_id
+
+    def now(self) -> float:
+        return self._lab.clock.now()
+
+    def emit(self, event: Event) -> None:
+        self._lab.tracer.emit(event)
+
+    async def in_process(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        return await self._lab._in_process(self._run, fn, args)
+
+    def gauge(self, name: str, fn: Callable[[], float]) -> None:
+        self._run.gauges[name] = fn
+
+    @contextlib.asynccontextmanager
+    async def measure(self) -> AsyncIterator[Meter]:
+        lab = self._lab
+        meter = Meter()
+        pids = lab.pool_pids()
+        cpu0, ctx0 = await anyio.to_thread.run_sync(
+            lambda: (cpu_snapshot(pids), ctx_switch_snapshot(pids))
+        )
+        t0 = time.perf_counter()
+        yield meter
+        wall = time.perf_counter() - t0
+        pids = sorted(set(pids) | set(lab.pool_pids()))
+        cpu1, ctx1 = await anyio.to_thread.run_sync(
+            lambda: (cpu_snapshot(pids), ctx_switch_snapshot(pids))
+        )
+        switches = sum(max(0, v - ctx0.get(pid, 0)) for pid, v in ctx1.items())
+        meter.result = Measurement(wall, cpu_between(cpu0, cpu1), switches)
+
+    @contextlib.asynccontextmanager
+    async def process_pool(self, workers: int, method: str) -> AsyncIterator[_RunPool]:
+        lab = self._lab
+        if method not in multiprocessing.get_all_start_methods():
+            raise ValueError(
+                f"start method {method!r} is not available here; choose one of: "
+                + ", ".join(multiprocessing.get_all_start_methods())
+            )
+        t0 = lab.clock.now()
+        pool = await anyio.to_thread.run_sync(lab._new_pool, workers, method)
+        with lab._pool_lock:
+            lab._run_pools.add(pool)
+        handle = _RunPool(lab, self._run, pool, workers, method)
+        try:
+            # Start-up ends when every worker has answered once: spawned workers must start an
+            # interpreter and import cpviz's job module before they can take work.
+            await handle.warm_up()
+            t1 = lab.clock.now()
+            handle.startup_s = t1 - t0
+            self.emit(Phase(t1, self.run_id, "startup", t0, f"{method}, {workers} workers"))
+            yield handle
+        finally:
+            with lab._pool_lock:
+                lab._run_pools.discard(pool)
+            await anyio.to_thread.run_sync(_end_pool, pool, abandon_on_cancel=True)
+
+
+def _end_pool(pool: Pool) -> None:
+    pool.terminate()
+    pool.join()
+
+
+class _RunPool:
+    """A pool made for one run; results come back to the lab loop like the shared pool's."""
+
+    def __init__(self, lab: Lab, run: _Run, pool: Pool, workers: int, method: str) -> None:
+        self._lab = lab
+        self._run = run
+        self.pool = pool
+        self.workers = workers
+        self.method = method
+        self.startup_s = 0.0
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self._lab._in_process(self._run, fn, args, pool=self.pool)
+
+    async def warm_up(self) -> None:
+        seen: set[int] = set()
+        while len(seen) < self.workers:
+            async with anyio.create_task_group() as tg:
+                for _ in range(self.workers - len(seen)):
+                    async def one() -> None:
+                        seen.add(await self.call(hello, 0.02))
+                    tg.start_soon(one)
 
 
 class LabController:

@@ -25,15 +25,24 @@ from cpviz.engine.events import (
     IncidentEnd,
     IncidentStart,
     LoopLag,
+    Metric,
+    Phase,
     Role,
     RunEnd,
     RunProgress,
     RunResult,
     RunStart,
+    StallEnd,
+    StallStart,
     StreamGap,
+    SweepPoint,
     TaskSpawn,
     TaskStep,
+    Waiter,
 )
+
+#: Readings kept per gauge series (20 Hz gauges: a bit over three minutes).
+SERIES_LEN = 4096
 
 
 def _step_end(step: tuple[float, float, float]) -> float:
@@ -81,6 +90,18 @@ class IncidentView:
 
     def duration(self, now: float) -> float:
         return (self.end if self.end is not None else now) - self.since
+
+
+@dataclass(slots=True)
+class StallView:
+    """A no-progress alarm (a deadlock, when nothing will ever wake the waiters)."""
+
+    stall_id: int
+    run_id: int
+    since: float
+    detected: float
+    waiters: tuple[Waiter, ...]
+    end: float | None = None
 
 
 @dataclass(slots=True)
@@ -143,11 +164,20 @@ class Model:
         # Tasks and steps traced per run, counted whatever order spawns and RunStart arrive in.
         self._run_tasks: dict[int, int] = {}
         self._run_steps: dict[int, int] = {}
+        #: Bumped when a run's measured figures (gauges, sweep points, phases, stalls) change.
+        self.measures_version = 0
+        #: Gauge readings and reported figures per run: name -> (t, value) series.
+        self.metrics: dict[int, dict[str, deque[tuple[float, float]]]] = {}
+        #: Sweep points per run, in the order they were measured.
+        self.sweeps: dict[int, list[SweepPoint]] = {}
+        #: Timed phases per run (e.g. process-pool start-up).
+        self.phases: dict[int, list[Phase]] = {}
+        self.stalls: list[StallView] = []
 
     # -- folding --------------------------------------------------------------------------------
 
     def apply(self, events: Iterable[Event]) -> None:
-        changed = tasks_changed = incidents_changed = runs_changed = False
+        changed = tasks_changed = incidents_changed = runs_changed = measures_changed = False
         tasks = self.tasks
         for ev in events:
             changed = True
@@ -231,6 +261,38 @@ class Model:
                     run.result = result
                 self.results.append(result)
                 self._note(ev.t)
+            elif kind is Metric:
+                assert isinstance(ev, Metric)
+                measures_changed = True
+                series = self.metrics.setdefault(ev.run_id, {})
+                line = series.get(ev.name)
+                if line is None:
+                    line = series[ev.name] = deque(maxlen=SERIES_LEN)
+                line.append((ev.t, ev.value))
+                self._note(ev.t)
+            elif kind is SweepPoint:
+                assert isinstance(ev, SweepPoint)
+                measures_changed = True
+                self.sweeps.setdefault(ev.run_id, []).append(ev)
+                self._note(ev.t)
+            elif kind is Phase:
+                assert isinstance(ev, Phase)
+                measures_changed = True
+                self.phases.setdefault(ev.run_id, []).append(ev)
+                self._note(ev.t)
+            elif kind is StallStart:
+                assert isinstance(ev, StallStart)
+                measures_changed = True
+                self.stalls.append(StallView(ev.stall_id, ev.run_id, ev.since, ev.t, ev.waiters))
+                self._note(ev.t)
+            elif kind is StallEnd:
+                assert isinstance(ev, StallEnd)
+                measures_changed = True
+                for stall in reversed(self.stalls):
+                    if stall.stall_id == ev.stall_id:
+                        stall.end = ev.t
+                        break
+                self._note(ev.t)
             elif kind is StreamGap:
                 assert isinstance(ev, StreamGap)
                 self.dropped += ev.dropped
@@ -239,6 +301,7 @@ class Model:
             self.tasks_version += tasks_changed
             self.incidents_version += incidents_changed
             self.runs_version += runs_changed
+            self.measures_version += measures_changed
             self._prune()
 
     def _note(self, t: float) -> None:
@@ -283,6 +346,11 @@ class Model:
                 del self.runs[run_id]
                 self._run_tasks.pop(run_id, None)
                 self._run_steps.pop(run_id, None)
+                self.metrics.pop(run_id, None)
+                self.sweeps.pop(run_id, None)
+                self.phases.pop(run_id, None)
+        if len(self.stalls) > 200:
+            del self.stalls[: len(self.stalls) - 200]
 
     def _oldest_exit_before(self, horizon: float) -> bool:
         first = next(iter(self.tasks.values()))
@@ -295,6 +363,13 @@ class Model:
         for inc in reversed(self.incidents):
             if inc.end is None:
                 return inc
+        return None
+
+    @property
+    def open_stall(self) -> StallView | None:
+        for stall in reversed(self.stalls):
+            if stall.end is None:
+                return stall
         return None
 
     def active_runs(self) -> list[RunView]:

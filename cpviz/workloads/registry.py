@@ -7,9 +7,11 @@ The run function gets a :class:`RunContext` that offers the lab's pools and a pr
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from cpviz.engine.events import Event, Metric, Phase, SweepPoint
 from cpviz.engine.source import ParamInfo, WorkloadInfo
 
 
@@ -59,6 +61,64 @@ class Param:
                          self.help)
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """Wall time, CPU and context switches over a stretch of a run, measured by the lab."""
+
+    wall_s: float
+    #: CPU seconds of cpviz and its worker processes (live and reaped) over the stretch.
+    cpu_s: float
+    #: Voluntary plus involuntary context switches of cpviz and its workers over the stretch.
+    ctx_switches: int
+
+    @property
+    def parallelism(self) -> float:
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+class Meter:
+    """Filled in when the ``measure()`` block it came from ends."""
+
+    result: Measurement | None = None
+
+
+class ProcessPoolHandle(Protocol):
+    """A process pool the lab made for one run (see :meth:`RunContext.process_pool`)."""
+
+    #: Seconds from creating the pool until every worker had answered once.
+    startup_s: float
+    workers: int
+    method: str
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` in one of the pool's workers."""
+        ...
+
+
+class LabServices(Protocol):
+    """What the lab offers one run. Implemented by the lab; tests may pass a fake."""
+
+    run_id: int
+
+    def now(self) -> float:
+        """The session clock."""
+        ...
+
+    def emit(self, event: Event) -> None:
+        """Put an event on the stream in order with the run's task steps (lab loop only)."""
+        ...
+
+    async def in_process(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any: ...
+
+    def measure(self) -> AbstractAsyncContextManager[Meter]: ...
+
+    def process_pool(
+        self, workers: int, method: str
+    ) -> AbstractAsyncContextManager[ProcessPoolHandle]: ...
+
+    def gauge(self, name: str, fn: Callable[[], float]) -> None: ...
+
+
 class RunContext:
     """What a running workload may use. Created by the lab, used on the lab loop only."""
 
@@ -67,17 +127,18 @@ class RunContext:
         mode: str,
         params: Mapping[str, Any],
         progress: Callable[[int, int], None],
-        process_call: Callable[[Callable[..., Any], tuple[Any, ...]], Awaitable[Any]],
+        services: LabServices,
         total: int,
     ) -> None:
         self.mode = mode
         self.params = dict(params)
         self._progress = progress
-        self._process_call = process_call
+        self._lab = services
+        self.run_id = services.run_id
         self.total = total
         self.done = 0
-        #: Figures the workload measured about its *work* (e.g. bytes fetched), merged into the
-        #: result. Never timing of its own steps: the probes measure those.
+        #: Figures the workload measured about its *work* (e.g. bytes fetched, updates lost),
+        #: merged into the result. Never timing of its own steps: the probes measure those.
         self.extra: dict[str, Any] = {}
 
     def advance(self, n: int = 1) -> None:
@@ -85,9 +146,44 @@ class RunContext:
         self.done += n
         self._progress(self.done, self.total)
 
+    def now(self) -> float:
+        """The session clock, in seconds (what every event is stamped with)."""
+        return self._lab.now()
+
     async def in_process(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(*args)`` in the lab's process pool (``fn`` must be importable there)."""
-        return await self._process_call(fn, args)
+        """Run ``fn(*args)`` in the lab's shared process pool (``fn`` must be importable there)."""
+        return await self._lab.in_process(fn, args)
+
+    def process_pool(
+        self, workers: int, method: str = "spawn"
+    ) -> AbstractAsyncContextManager[ProcessPoolHandle]:
+        """A fresh pool of ``workers`` processes started with ``method``, closed on exit.
+
+        Its start-up (creation until every worker answered) is timed by the lab and shown as a
+        ``startup`` phase of the run.
+        """
+        return self._lab.process_pool(workers, method)
+
+    def measure(self) -> AbstractAsyncContextManager[Meter]:
+        """Wall, CPU and context switches of a block: ``async with ctx.measure() as m``."""
+        return self._lab.measure()
+
+    def gauge(self, name: str, fn: Callable[[], float]) -> None:
+        """Have the lab sample ``fn()`` (e.g. a channel's real depth) while the run lasts."""
+        self._lab.gauge(name, fn)
+
+    def metric(self, name: str, value: float) -> None:
+        """Report a figure about the work now (e.g. updates lost so far)."""
+        self._lab.emit(Metric(self._lab.now(), self.run_id, name, float(value)))
+
+    def point(self, x: float, **figures: float) -> None:
+        """Report one measured point of a sweep."""
+        self._lab.emit(SweepPoint(self._lab.now(), self.run_id, float(x),
+                                  tuple((k, float(v)) for k, v in figures.items())))
+
+    def phase(self, name: str, start: float, end: float, detail: str = "") -> None:
+        """Report a named stretch of the run, timed on the session clock."""
+        self._lab.emit(Phase(end, self.run_id, name, start, detail))
 
 
 RunFn = Callable[[RunContext], Awaitable[None]]
