@@ -33,7 +33,14 @@ from cpviz.engine.stream import EventStream
 from cpviz.engine.tracer import RUN_ID, Tracer
 from cpviz.engine.watchdog import Watchdog
 from cpviz.workloads._jobs import hello, worker_init
-from cpviz.workloads.registry import Measurement, Meter, RunContext, Workload, catalogue
+from cpviz.workloads.registry import (
+    Measurement,
+    Meter,
+    RunContext,
+    Workload,
+    WorkloadError,
+    catalogue,
+)
 
 #: How often the lab samples the gauges runs registered (queue depth, latency percentiles).
 GAUGE_HZ = 20.0
@@ -98,6 +105,7 @@ class _Run:
     #: Jobs handed to the process pool whose results have not come back (cancelling the task
     #: that awaits one does not stop the worker computing it).
     process_jobs: int = 0
+    ctx: RunContext | None = None
     #: Gauges the run asked the lab to sample: name -> reading function.
     gauges: dict[str, Callable[[], float]] = field(default_factory=dict)
 
@@ -354,6 +362,33 @@ class Lab:
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(cancel)
 
+    def adjust(self, key: str, name: str, value: Any) -> Any:
+        """Change a live parameter of workload ``key``'s running runs; returns the parsed value.
+
+        Raises WorkloadError for a parameter that is unknown or not live, or a bad value.
+        """
+        workload = self.workload(key)
+        param = next((p for p in workload.params if p.name == name), None)
+        if param is None or not param.live:
+            live = [p.name for p in workload.params if p.live]
+            raise WorkloadError(
+                f"{name!r} cannot change while {key} runs; live parameters: "
+                + (", ".join(live) or "none")
+            )
+        parsed = param.parse(value)
+        with self._lock:
+            runs = [r for r in self._runs.values() if r.workload.key == key and not r.done.is_set()]
+
+        def apply() -> None:
+            for run in runs:
+                if run.ctx is not None and not run.done.is_set():
+                    run.ctx.change(name, parsed)
+
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(apply)
+        return parsed
+
     def running(self) -> set[str]:
         with self._lock:
             return {r.workload.key for r in self._runs.values() if not r.done.is_set()}
@@ -403,6 +438,7 @@ class Lab:
             self.tracer.emit(RunProgress(self.clock.now(), run.run_id, done, total_))
 
         ctx = RunContext(run.mode, run.params, progress, _RunServices(self, run), total)
+        run.ctx = ctx
         pids_before = self.pool_pids()
         cpu0 = await anyio.to_thread.run_sync(cpu_snapshot, pids_before)
         t0 = self.clock.now()
@@ -588,6 +624,9 @@ class LabController:
 
     def stop(self, key: str) -> None:
         self.lab.stop(key)
+
+    def adjust(self, key: str, name: str, value: Any) -> Any:
+        return self.lab.adjust(key, name, value)
 
     def running(self) -> set[str]:
         return self.lab.running()

@@ -39,6 +39,8 @@ class ParamInfo:
     low: Any
     high: Any
     help: str
+    #: Whether it may change while a run is going.
+    live: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class Controller(Protocol):
 
     def running(self) -> set[str]:
         """Keys of the workloads with a run in progress."""
+        ...
+
+    def adjust(self, key: str, name: str, value: Any) -> Any:
+        """Change a live parameter of a running workload; returns the value as parsed."""
         ...
 
     def close(self) -> None:
@@ -138,6 +144,10 @@ class ScriptedController:
 
     def running(self) -> set[str]:
         return set(self.active)
+
+    def adjust(self, key: str, name: str, value: Any) -> Any:
+        self.calls.append(("adjust", key, name, {name: value}))
+        return value
 
     def close(self) -> None:
         self.calls.append(("close", "", "", {}))

@@ -29,6 +29,8 @@ class Param:
     low: Any = None
     high: Any = None
     help: str = ""
+    #: Whether the value may change while a run is going (see :meth:`RunContext.on_change`).
+    live: bool = False
 
     def parse(self, text: str | Any) -> Any:
         """Turn ``text`` (from ``--set`` or the UI) into a checked value."""
@@ -58,7 +60,7 @@ class Param:
 
     def info(self) -> ParamInfo:
         return ParamInfo(self.name, self.kind.__name__, self.default, self.low, self.high,
-                         self.help)
+                         self.help, self.live)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,17 @@ class RunContext:
         #: Figures the workload measured about its *work* (e.g. bytes fetched, updates lost),
         #: merged into the result. Never timing of its own steps: the probes measure those.
         self.extra: dict[str, Any] = {}
+        self._watchers: list[Callable[[str, Any], None]] = []
+
+    def on_change(self, fn: Callable[[str, Any], None]) -> None:
+        """Call ``fn(name, value)`` on the lab loop when a live parameter changes mid-run."""
+        self._watchers.append(fn)
+
+    def change(self, name: str, value: Any) -> None:
+        """Set a live parameter mid-run (the lab calls this on its loop, already validated)."""
+        self.params[name] = value
+        for fn in list(self._watchers):
+            fn(name, value)
 
     def advance(self, n: int = 1) -> None:
         """Count ``n`` units of work as finished (drives the progress bar)."""
