@@ -7,7 +7,7 @@ display time down to the widgets as attributes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from textual import events
@@ -18,23 +18,34 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Header
 
 from cpviz.engine.model import Model
+from cpviz.engine.recording import RecorderStatus
+from cpviz.engine.replay import ReplaySource
 from cpviz.engine.source import Controller, Source, WorkloadInfo
 from cpviz.widgets import (
     BlockingAlarm,
     CoreLanes,
     HelpScreen,
+    Measures,
     RunPanel,
     Timeline,
     TooSmallScreen,
     WorkloadChoice,
 )
-from cpviz.widgets._format import fmt_window
+from cpviz.widgets._format import fmt_seconds, fmt_window
+from cpviz.widgets.seek_screen import SeekScreen
 
 #: Timeline windows that ``+`` and ``-`` step through, in seconds.
 WINDOWS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 DEFAULT_WINDOW = 5.0
-#: Keys 1..9 map to the first nine workloads.
-MAX_WORKLOADS = 9
+#: Keys 1..9 and 0 map to the first ten workloads (the tenth is your own code, if given).
+MAX_WORKLOADS = 10
+
+
+def workload_key(index: int) -> str:
+    """The key that selects workload ``index``."""
+    return str(index + 1) if index < 9 else "0"
+
+
 
 
 class CpvizApp(App[None]):
@@ -48,13 +59,25 @@ class CpvizApp(App[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-normal"), (46, "-tall")]  # noqa: RUF012
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "toggle_workload(0)", "run/stop", key_display="1-9"),
+        Binding("1", "toggle_workload(0)", "run", key_display="1-9"),
         *(
-            Binding(str(n), f"toggle_workload({n - 1})", show=False)
-            for n in range(2, MAX_WORKLOADS + 1)
+            Binding(workload_key(i), f"toggle_workload({i})", show=False)
+            for i in range(1, MAX_WORKLOADS)
         ),
         Binding("m", "cycle_mode", "mode"),
-        Binding("r", "toggle_real", "real/sim"),
+        Binding("r", "toggle_real", "real"),
+        Binding("left_square_bracket", "adjust(0, -1)", "live", key_display="[ ]"),
+        Binding("right_square_bracket", "adjust(0, 1)", "more", show=False),
+        Binding("left_curly_bracket", "adjust(1, -1)", "less", show=False),
+        Binding("right_curly_bracket", "adjust(1, 1)", "more", show=False),
+        Binding("c", "cycle_pin", "pin"),
+        Binding("left", "scrub(-1)", "step", key_display="← →"),
+        Binding("right", "scrub(1)", "forward", show=False),
+        Binding("n", "incident(1)", "next incident"),
+        Binding("N", "incident(-1)", "previous incident", show=False),
+        Binding("less_than_sign,comma", "speed(-1)", "speed", key_display="< >"),
+        Binding("greater_than_sign,full_stop", "speed(1)", "faster", show=False),
+        Binding("g", "seek", "seek"),
         Binding("space", "toggle_pause", "pause"),
         Binding("plus,equals_sign", "zoom_in", "zoom", key_display="+/-"),
         Binding("minus", "zoom_out", "zoom out", show=False),
@@ -81,6 +104,7 @@ class CpvizApp(App[None]):
         start: tuple[str, str | None] | None = None,
         start_settings: Mapping[str, Any] | None = None,
         min_size: tuple[int, int] = (80, 24),
+        recording: Callable[[], RecorderStatus] | None = None,
     ) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
@@ -88,6 +112,12 @@ class CpvizApp(App[None]):
         # Nothing here may move on its own: every change on screen follows the Source clock.
         self.animation_level = "none"
         self.source = source
+        #: The replay being shown, when the Source is one: space, ←/→, n, < > and g drive it.
+        self.replay = source if isinstance(source, ReplaySource) else None
+        #: Reads the recorder's status (file, size, cap), when this session is being recorded.
+        self.recording = recording
+        self._rec_shown: tuple[object, ...] | None = None
+        self._followed = -1
         self.controller = controller
         self.fps = fps
         self.start_request = start
@@ -109,6 +139,9 @@ class CpvizApp(App[None]):
         self.lanes = CoreLanes(self.model, id="lanes")
         self.runs = RunPanel(self.model, id="runs")
         self.timeline = Timeline(self.model, id="timeline")
+        self.measures = Measures(self.model, id="measures")
+        #: Cores the lab is pinned to, or None for all of them.
+        self.pinned: int | None = None
         self.alarm = BlockingAlarm(self.model, id="alarm")
 
     # -- composition and the frame loop ---------------------------------------------------------
@@ -118,6 +151,7 @@ class CpvizApp(App[None]):
         with Horizontal(id="top"):
             yield self.lanes
             yield self.runs
+        yield self.measures
         yield self.timeline
         yield self.alarm
         yield Footer()
@@ -133,11 +167,46 @@ class CpvizApp(App[None]):
 
     def _frame(self) -> None:
         """Fold what the Source has, advance display time unless paused, push both down."""
+        replay = self.replay
+        if replay is not None and replay.take_reset():
+            self.model.reset()  # a backward seek: fold again from the start
         self.model.apply(self.source.poll())
+        if replay is not None:
+            self._follow_replay()
         self._report_failures()
-        if not self.paused:
+        if not self.paused or replay is not None:
             self.now = self.source.clock.now()
+        self._sync_recording()
+        if replay is not None:
+            self._update_subtitle()
         self._push()
+
+    def _follow_replay(self) -> None:
+        """In a replay, the selection follows the newest run, so its explanation shows."""
+        if self.model.runs_version == self._followed:
+            return
+        self._followed = self.model.runs_version
+        if not self.model.runs:
+            return
+        newest = self.model.runs[max(self.model.runs)]
+        index = next((i for i, info in enumerate(self._infos) if info.key == newest.workload),
+                     None)
+        if index is not None and index != self.selected:
+            self.selected = index
+            self._mode_by_key[newest.workload] = newest.mode
+
+    def _sync_recording(self) -> None:
+        """Show the recording's size in the subtitle; say once when the size cap stops it."""
+        if self.recording is None:
+            return
+        status = self.recording()
+        shown = (round(status.bytes / 1e5), status.capped, bool(status.message))
+        if shown == self._rec_shown:
+            return
+        if status.message and not (self._rec_shown and self._rec_shown[2]):
+            self.notify(status.message, severity="warning", timeout=15)
+        self._rec_shown = shown
+        self._update_subtitle()
 
     def _report_failures(self) -> None:
         """Say why a run failed, once: the results table only has room for "fail"."""
@@ -161,6 +230,8 @@ class CpvizApp(App[None]):
         now = self.now
         self.lanes.show(now)
         self.timeline.show(now, self.window_s)
+        info = self._selected_info()
+        self.measures.show(now, self.window_s, info.key if info is not None else None)
         self.alarm.show(now)
         self.runs.show(now, self._choices(), self.selected)
 
@@ -172,6 +243,10 @@ class CpvizApp(App[None]):
                 self._mode_by_key[info.key],
                 self._real(info),
                 info.key in running,
+                tuple(
+                    (p.name, self._params_by_key[info.key][p.name])
+                    for p in info.params if p.live
+                ),
             )
             for info in self._infos
         )
@@ -204,9 +279,17 @@ class CpvizApp(App[None]):
     # -- actions --------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer (and show in the footer) only the keys that mean something right now."""
+        replay = self.replay is not None
+        if action in ("speed", "seek"):
+            return replay
+        if action in ("scrub", "incident"):
+            return replay or self.paused
+        if action in ("cycle_mode", "toggle_real", "adjust", "cycle_pin"):
+            return not replay
         if action == "toggle_workload":
             index = parameters[0] if parameters else 0
-            return isinstance(index, int) and index < len(self._infos)
+            return not replay and isinstance(index, int) and index < len(self._infos)
         return True
 
     def action_toggle_workload(self, index: int) -> None:
@@ -241,8 +324,123 @@ class CpvizApp(App[None]):
         params["real"] = not bool(params["real"])
         self._push()
 
+    def action_adjust(self, slot: int, direction: int) -> None:
+        """Step the selected workload's live parameter ``slot`` (``[ ]`` first, ``{ }`` second).
+
+        The new value is used by the next start, and sent at once to a run that is going.
+        """
+        info = self._selected_info()
+        live = [p for p in info.params if p.live] if info is not None else []
+        if info is None or slot >= len(live):
+            name = info.key if info is not None else "this workload"
+            self.notify(f"{name} has no live parameter for this key")
+            return
+        param = live[slot]
+        params = self._params_by_key[info.key]
+        value = live_step(params[param.name], param.low, param.high, direction)
+        if value == params[param.name]:
+            return
+        params[param.name] = value
+        if info.key in self.controller.running():
+            try:
+                self.controller.adjust(info.key, param.name, value)
+            except Exception as exc:
+                self.notify(f"could not change {param.name}: {exc}", severity="error")
+        self._push()
+
+    def action_cycle_pin(self) -> None:
+        """All cores → one core → all: C17 live, without restarting anything."""
+        want = 1 if self.pinned is None else None
+        try:
+            self.pinned = self.controller.pin(want)
+        except Exception as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify("lab pinned to 1 core" if self.pinned else "lab may use every core")
+        self._update_subtitle()
+
     def action_toggle_pause(self) -> None:
+        if self.replay is not None:
+            self.replay.toggle()
+            self._update_subtitle()
+            return
         self.paused = not self.paused
+
+    def action_scrub(self, direction: int) -> None:
+        """←/→: a tenth of the window back or forward; live only while paused."""
+        step = self.window_s / 10 * direction
+        if self.replay is not None:
+            self.replay.seek(self.replay.position + step)
+            self._frame()
+            self._update_subtitle()
+            return
+        if not self.paused:
+            self.notify("pause with space first; ← and → then step through the history")
+            return
+        earliest, latest = self._history_span()
+        self.now = min(latest, max(earliest, self.now + step))
+        self._update_subtitle()
+        self._push()
+
+    def _history_span(self) -> tuple[float, float]:
+        """The display times the Model still holds history for."""
+        latest = self.source.clock.now()
+        return max(0.0, latest - self.model.history_s + self.window_s), latest
+
+    def action_incident(self, direction: int) -> None:
+        """n / N: jump to the next / previous freeze or stall (live: while paused)."""
+        if self.replay is not None and direction > 0:
+            if self.replay.next_incident() is None:
+                self.notify("no more incidents in this recording")
+            self._frame()
+            self._update_subtitle()
+            return
+        if self.replay is None and not self.paused:
+            self.notify("pause with space first; n and N then jump between incidents")
+            return
+        moments = sorted(
+            [inc.detected for inc in self.model.incidents]
+            + [stall.detected for stall in self.model.stalls]
+        )
+        now = self.now
+        later = [t for t in moments if t > now + 1e-6]
+        earlier = [t for t in moments if t < now - 1e-6]
+        target = (later[0] if later else None) if direction > 0 else (
+            earlier[-1] if earlier else None)
+        if target is None:
+            self.notify("no incident " + ("after" if direction > 0 else "before") + " this")
+            return
+        if self.replay is not None:
+            self.replay.seek(target - self.replay.start)
+            self._frame()
+        else:
+            self.now = target
+            self._push()
+        self._update_subtitle()
+
+    def action_speed(self, direction: int) -> None:
+        if self.replay is None:
+            self.notify("speed changes a replay; the live view always runs at 1×")
+            return
+        if direction > 0:
+            self.replay.faster()
+        else:
+            self.replay.slower()
+        self._update_subtitle()
+
+    def action_seek(self) -> None:
+        if self.replay is None:
+            self.notify("g seeks in a replay; live, pause with space and use ← →")
+            return
+        replay = self.replay
+
+        def done(position: float | None) -> None:
+            if position is not None:
+                replay.seek(position)
+                self._frame()
+                self._update_subtitle()
+
+        self.push_screen(SeekScreen(replay.duration, replay.position), done)
 
     def action_zoom_in(self) -> None:
         self.window_s = _step(self.window_s, -1)
@@ -264,6 +462,7 @@ class CpvizApp(App[None]):
 
     def watch_paused(self) -> None:
         self._update_subtitle()
+        self.refresh_bindings()
 
     def watch_window_s(self) -> None:
         self._update_subtitle()
@@ -273,9 +472,27 @@ class CpvizApp(App[None]):
         self._push()
 
     def _update_subtitle(self) -> None:
-        parts = ["PAUSED"] if self.paused else []
+        parts: list[str] = []
+        replay = self.replay
+        if replay is not None:
+            state = "PAUSED" if replay.paused else f"{_speed(replay.speed)}"
+            parts.append(
+                f"REPLAY {fmt_seconds(replay.position)} of {fmt_seconds(replay.duration)} · "
+                + state
+            )
+        elif self.paused:
+            behind = self.source.clock.now() - self.now
+            parts.append("PAUSED" + (f" · {fmt_seconds(behind)} back" if behind > 0.05 else ""))
+        if self.recording is not None:
+            status = self.recording()
+            size = f"{status.bytes / 1e6:.1f} MB"
+            parts.append(f"REC stopped at the cap, {size}" if status.capped else f"● REC {size}")
+        if self.pinned is not None:
+            parts.append(f"pinned to {self.pinned} core{'s' if self.pinned > 1 else ''}")
         parts.append(f"timeline window {fmt_window(self.window_s)}")
-        self.sub_title = " · ".join(parts)
+        text = " · ".join(parts)
+        if text != self.sub_title:  # the header repaints on every assignment
+            self.sub_title = text
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -317,6 +534,22 @@ class CpvizApp(App[None]):
     def on_unmount(self) -> None:
         # However the app ends (q, ctrl+c, an error), the lab's threads and processes are released.
         self._close_controller()
+
+
+def _speed(speed: float) -> str:
+    return {0.25: "¼×", 0.5: "½×"}.get(speed, f"{speed:g}×")
+
+
+def live_step(value: Any, low: Any, high: Any, direction: int) -> Any:
+    """The next value of a live parameter: ±1 over small ranges, doubling or halving otherwise."""
+    number = float(value)
+    small = high is not None and low is not None and float(high) - float(low) <= 64
+    nxt = number + direction if small else (number * 2 if direction > 0 else number / 2)
+    if low is not None:
+        nxt = max(float(low), nxt)
+    if high is not None:
+        nxt = min(float(high), nxt)
+    return round(nxt) if isinstance(value, int) else nxt
 
 
 def _as_bool(value: Any) -> bool:

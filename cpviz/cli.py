@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from cpviz import __version__
+from cpviz.engine.recording import RecordingError
+from cpviz.record_cli import add_commands, add_record_options, finish_recording, start_recording
 from cpviz.workloads.registry import (
     Workload,
     WorkloadError,
@@ -92,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HZ",
         help="core sampling rate (default 10)",
     )
+    probes.add_argument(
+        "--cores",
+        type=int,
+        metavar="N",
+        help="pin the lab and its workers to N cores (CPU affinity; default: all)",
+    )
     parser.add_argument(
         "--start",
         metavar="WORKLOAD[:MODE]",
@@ -111,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     for action in probes._actions:
         if action.option_strings:
             parser._add_action(action)
+    add_record_options(parser)
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser(
@@ -119,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one workload without the screen and print what it measured",
         description="Run one workload headless, with every probe on, and print its result.",
     )
-    run.add_argument("workload", help=f"one of: {names}")
+    run.add_argument(
+        "workload", help=f"one of: {names}; or your own code as path/to/file.py:function"
+    )
     run.add_argument("--mode", help="the workload's mode (default: its first)")
     run.add_argument(
         "--set",
@@ -135,6 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the serial mode first, so the speedup is measured rather than missing",
     )
+    add_record_options(run, sub=True)
+    bench = sub.add_parser(
+        "bench",
+        parents=[probes],
+        help="measure the key comparisons on this machine and print the proof table",
+        description=(
+            "Run I/O serial vs concurrent vs bounded, CPU serial vs threads vs processes for "
+            "each kind, a blocking call vs its fixes, and the Amdahl sweep; print one table."
+        ),
+    )
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument(
+        "--quick", action="store_true", help="smaller runs: under a minute on two cores"
+    )
+    add_commands(sub, _rate(1, 60))
     listing = sub.add_parser("list", help="list the workloads, their modes and parameters")
     listing.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -150,13 +176,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except UsageError as exc:
         return _error(str(exc))
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args.command in ("replay", "export"):
+            from cpviz.record_cli import cmd_export, cmd_replay
+
+            return cmd_replay(args) if args.command == "replay" else cmd_export(args)
         if args.command == "list":
             return cmd_list(args.json)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "bench":
+            return cmd_bench(args)
         return cmd_tui(args)
-    except (UsageError, WorkloadError) as exc:
+    except (UsageError, WorkloadError, RecordingError) as exc:
         return _error(str(exc))
 
 
@@ -183,8 +216,14 @@ def cmd_list(as_json: bool) -> int:
         table.add_column("range")
         table.add_column("meaning")
         for p in w.params:
-            span = f"{_fmt(p.low)}–{_fmt(p.high)}" if p.low is not None else "true/false"
-            table.add_row(f"  {p.name}", _fmt(p.default), span, p.help)
+            if p.choices:
+                span = " | ".join(p.choices)
+            elif p.low is not None:
+                span = f"{_fmt(p.low)}–{_fmt(p.high)}"
+            else:
+                span = "true/false"
+            meaning = p.help + (" (live: [ ] or { } while it runs)" if p.live else "")
+            table.add_row(f"  {p.name}", _fmt(p.default), span, meaning)
         console.print(table)
         console.print()
     console.print(
@@ -210,7 +249,7 @@ def _describe(index: int, w: Workload) -> dict[str, Any]:
         "modes": list(w.modes),
         "params": [
             {"name": p.name, "type": p.kind.__name__, "default": p.default, "min": p.low,
-             "max": p.high, "help": p.help}
+             "max": p.high, "choices": list(p.choices), "live": p.live, "help": p.help}
             for p in w.params
         ],
         "explanation": w.explanation,
@@ -220,16 +259,41 @@ def _describe(index: int, w: Workload) -> dict[str, Any]:
 # -- run ----------------------------------------------------------------------------------------
 
 
+def _workload(name: str) -> tuple[Workload, tuple[Workload, ...]]:
+    """The workload a name means (a catalogue key or ``file.py:function``) and the lab's list."""
+    from cpviz.workloads.user import is_user_spec, load_user_workload
+
+    if is_user_spec(name):
+        user = load_user_workload(name)
+        return user, (*catalogue(), user)
+    return find(name), catalogue()
+
+
+def _lab(args: argparse.Namespace, workloads: Sequence[Workload]) -> Any:
+    """A lab with the probe settings of the command line; bad ``--cores`` is a usage error."""
+    from cpviz.engine.lab import Lab
+
+    try:
+        return Lab(
+            threshold_s=args.threshold_ms / 1000.0,
+            sample_hz=args.sample_hz,
+            workloads=workloads,
+            pin_cores=args.cores,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    workload = find(args.workload)
+    workload, workloads = _workload(args.workload)
     mode, params = workload.resolve(args.mode, parse_settings(args.settings))
     if args.baseline and workload.serial_mode is None:
         raise UsageError(f"--baseline needs a serial mode, and {workload.key} has none")
 
-    from cpviz.engine.lab import Lab
     from cpviz.engine.model import Model
 
-    lab = Lab(threshold_s=args.threshold_ms / 1000.0, sample_hz=args.sample_hz)
+    lab = _lab(args, workloads)
+    recorder = start_recording(args, lab, args.argv)
     model = Model(lab.cores)
     interrupted = False
     previous = signal.getsignal(signal.SIGINT)
@@ -246,6 +310,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         interrupted = True
     finally:
         lab.close()
+        finish_recording(recorder, lab)
         signal.signal(signal.SIGINT, previous)
     if interrupted:
         print("cpviz: interrupted; every run was stopped", file=sys.stderr)
@@ -311,6 +376,11 @@ def _print_result(result: dict[str, Any]) -> None:
         ("worst loop lag", f"{result.get('max_loop_lag_s', 0.0) * 1000:.1f} ms"),
         ("loop freezes", str(len(result["incidents"]))),
     ]
+    core = {"workload", "mode", "params", "outcome", "wall_s", "cpu_s", "parallelism", "speedup",
+            "speedup_basis", "tasks", "steps", "incidents", "max_loop_lag_s"}
+    for key, value in result.items():
+        if key not in core:
+            rows.append((key.replace("_", " "), _fmt_extra(value)))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
@@ -325,36 +395,107 @@ def _print_result(result: dict[str, Any]) -> None:
     console.print(f"params: {json.dumps(result['params'])}")
 
 
+# -- bench --------------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cpviz.engine.lab import affinity_supported, pinned_cpus
+    from cpviz.proof import Row, print_table, run_bench
+
+    if args.cores is not None:
+        if not affinity_supported():
+            raise UsageError("--cores needs CPU affinity, which this platform does not offer")
+        try:
+            pinned_cpus(args.cores)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    err = Console(stderr=True)
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as progress:
+            bar = progress.add_task("bench", total=None)
+
+            def on_row(index: int, total: int, row: Row) -> None:
+                progress.update(bar, completed=index, total=total, description=row.name)
+                if not err.is_terminal:
+                    print(f"cpviz bench: {index + 1}/{total} {row.name}", file=sys.stderr)
+
+            report = run_bench(
+                args.quick, on_row, threshold_s=args.threshold_ms / 1000.0,
+                pin_cores=args.cores,
+            )
+    except KeyboardInterrupt:
+        print("cpviz: interrupted; every run was stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_table(report)
+    failed = [r for r in report["rows"] if r["outcome"] != "completed"]
+    return 1 if failed else 0
+
+
+def _fmt_extra(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return "; ".join(str(v) for v in value) or "—"
+    return _fmt(value)
+
+
 # -- the screen ---------------------------------------------------------------------------------
 
 
-def _parse_start(spec: str | None) -> tuple[str, str | None] | None:
+def _parse_start(
+    spec: str | None,
+) -> tuple[tuple[str, str | None] | None, tuple[Workload, ...]]:
+    """``--start`` as (key, mode) and the workloads the lab offers (yours last, if given)."""
     if spec is None:
-        return None
+        return None, catalogue()
+    from cpviz.workloads.user import is_user_spec
+
+    if is_user_spec(spec):
+        user, workloads = _workload(spec)
+        return (user.key, None), workloads
     key, _, mode = spec.partition(":")
     workload = find(key.strip())
     if mode:
         workload.resolve(mode.strip(), None)
-    return workload.key, (mode.strip() or None)
+    return (workload.key, (mode.strip() or None)), catalogue()
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    start = _parse_start(args.start)
+    start, workloads = _parse_start(args.start)
     settings = parse_settings(args.settings)
     if settings:
         if start is None:
             raise UsageError("--set needs --start WORKLOAD to say which workload it is for")
-        find(start[0]).resolve(start[1], settings)
+        next(w for w in workloads if w.key == start[0]).resolve(start[1], settings)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError(
             "the live screen needs an interactive terminal; for scripts use 'cpviz run "
             "WORKLOAD --json'"
         )
     from cpviz.app import CpvizApp
-    from cpviz.engine.lab import Lab, LabController
+    from cpviz.engine.lab import LabController
     from cpviz.engine.source import LiveSource
 
-    lab = Lab(threshold_s=args.threshold_ms / 1000.0, sample_hz=args.sample_hz)
+    lab = _lab(args, workloads)
+    recorder = start_recording(args, lab, args.argv)
     try:
         lab.start()
         app = CpvizApp(
@@ -363,10 +504,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
             fps=args.fps,
             start=start,
             start_settings=settings,
+            recording=(lambda: recorder.status) if recorder is not None else None,
         )
         app.run()
     finally:
         lab.close()
+        finish_recording(recorder, lab)
     return 0
 
 

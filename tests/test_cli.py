@@ -35,8 +35,11 @@ def test_list_names_every_workload_in_key_order() -> None:
     out = run("list", "--json")
     assert out.returncode == 0
     listed = json.loads(out.stdout)
-    assert [w["name"] for w in listed] == ["io", "cpu", "blocking"]
-    assert [w["key"] for w in listed] == ["1", "2", "3"]
+    assert [w["name"] for w in listed] == [
+        "io", "cpu", "blocking", "pipeline", "shared-state", "deadlock", "oversubscribe",
+        "amdahl", "server",
+    ]
+    assert [w["key"] for w in listed] == [str(n) for n in range(1, 10)]
     io = listed[0]
     assert io["modes"] == ["concurrent", "serial", "bounded"]
     assert {p["name"] for p in io["params"]} >= {"n", "latency_ms", "k", "real"}

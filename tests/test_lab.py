@@ -92,12 +92,20 @@ def test_blocking_sync_sleep_is_caught_and_offload_is_not(lab: Lab) -> None:
 
 def test_processes_run_in_worker_processes_and_stop_leaves_none(lab: Lab) -> None:
     model = Model(lab.cores)
-    result = _run(lab, model, "cpu", "processes", jobs=2, work=200_000)
+    # fresh=false: the lab's shared pool, which stays up after the run (a fresh one would not).
+    result = _run(lab, model, "cpu", "processes", jobs=2, work=200_000, fresh=False)
     assert result.outcome == "completed"
     assert lab.pool_pids(), "a processes run must have used worker processes"
     # Stopping a run mid-job tears the pool down: no worker keeps burning CPU.
-    run_id = lab.launch("cpu", "processes", {"jobs": 4, "work": 100_000_000})
-    while len(lab.pool_pids()) < 1:
+    run_id = lab.launch("cpu", "processes", {"jobs": 4, "work": 100_000_000, "fresh": False})
+
+    def handed_out() -> bool:
+        # A job task's first step hands its job to a worker: from then on the stop is mid-job.
+        model.apply(lab.stream.drain())
+        return any(t.run_id == run_id and t.name.startswith("job") and t.nsteps
+                   for t in model.tasks.values())
+
+    while not handed_out():
         threading.Event().wait(0.05)
     workers = lab.pool_pids()
     lab.stop_run(run_id)

@@ -12,12 +12,17 @@ from cpviz.workloads.registry import WorkloadError, catalogue, find, parse_setti
 
 def test_catalogue_order_and_declarations() -> None:
     keys = [w.key for w in catalogue()]
-    assert keys == ["io", "cpu", "blocking"]
+    assert keys == [
+        "io", "cpu", "blocking", "pipeline", "shared-state", "deadlock", "oversubscribe",
+        "amdahl", "server",
+    ]
     for w in catalogue():
         assert w.modes and w.explanation and w.title
         for p in w.params:
             assert p.help
-            if p.kind is not bool:
+            if p.choices:
+                assert p.default in p.choices
+            elif p.kind is not bool:
                 assert p.low <= p.default <= p.high
 
 
@@ -32,7 +37,10 @@ def test_resolve_fills_defaults_and_parses_text() -> None:
     [
         ({"n": "20001"}, "n must be from 1 to 20000, got 20001"),
         ({"jobs": "x"}, "jobs must be an integer from 1 to 256, got 'x'"),
-        ({"nope": "1"}, "unknown parameter 'nope' for cpu; accepted: jobs, work"),
+        (
+            {"nope": "1"},
+            "unknown parameter 'nope' for cpu; accepted: jobs, work, kind, start, fresh",
+        ),
     ],
 )
 def test_bad_settings_say_what_is_accepted(settings: dict[str, str], message: str) -> None:

@@ -27,6 +27,7 @@ import psutil
 
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import Event, Metric, Phase, RunEnd, RunProgress, RunResult, RunStart
+from cpviz.engine.progress import ProgressDetector
 from cpviz.engine.sampler import CoreSampler, Watched, own_threads
 from cpviz.engine.source import WorkloadInfo
 from cpviz.engine.stream import EventStream
@@ -123,6 +124,7 @@ class Lab:
         process_workers: int | None = None,
         sample: bool = True,
         pin_cores: int | None = None,
+        stall_s: float = 1.0,
     ) -> None:
         clock = stream.clock if stream is not None else MonotonicClock()
         if not isinstance(clock, MonotonicClock):
@@ -140,8 +142,10 @@ class Lab:
                 )
             self.pinned = pinned_cpus(pin_cores)
         self._workloads = tuple(workloads) if workloads is not None else catalogue()
-        self.tracer = Tracer(origin=clock.origin)
+        self.tracer = Tracer(origin=clock.origin, track_runs=True)
         self.watchdog = Watchdog(self.stream.put, clock, threshold_s=threshold_s)
+        #: No-progress alarm (C13): a run quiet for ``stall_s`` with nothing to wake it.
+        self.progress = ProgressDetector(self.tracer, clock, stall_s=stall_s)
         self.sampler = (
             CoreSampler(self.stream.put, clock, hz=sample_hz, roles=self._watched)
             if sample
@@ -202,6 +206,7 @@ class Lab:
         self._shutdown = asyncio.Event()
         self.tracer.attach(loop)
         self.watchdog.attach(loop)
+        self.progress.attach(loop)
         self._sample_gauges()
         try:
             async with anyio.create_task_group() as tg:
@@ -210,6 +215,7 @@ class Lab:
                 await self._shutdown.wait()
                 tg.cancel_scope.cancel()
         finally:
+            self.progress.detach()
             self.watchdog.detach()
             self.tracer.detach()
 
@@ -227,8 +233,34 @@ class Lab:
                 loop.call_soon_threadsafe(shutdown.set)
         if self._thread is not None:
             self._thread.join(timeout=timeout)
+        # Anything a run started while the loop wound down goes too.
+        self._kill_pool(run_pools=True)
         self.watchdog.detach()
         self.stream.remove_feed(self.tracer)
+
+    def pin(self, cores: int | None) -> int | None:
+        """Pin the lab's threads and workers to the first ``cores`` CPUs, or unpin (None).
+
+        Threads and processes started later inherit the mask from the loop thread, and new
+        pools pass it to their workers. Returns the number of cores the lab may now use, or
+        None when unpinned. Raises ValueError where the platform has no CPU affinity.
+        """
+        if not affinity_supported():
+            raise ValueError(
+                "pinning needs CPU affinity, which this platform does not offer "
+                "(Linux and Windows have it; macOS does not)"
+            )
+        allowed = sorted(os.sched_getaffinity(0)) if cores is None else None
+        cpus = set(allowed) if allowed is not None else pinned_cpus(cores or 1)
+        self.pinned = None if cores is None else cpus
+        for watched in own_threads(lambda: self._loop_tid):
+            if watched.role in ("loop", "thread"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(watched.ident, cpus)
+        for pid in self.pool_pids():
+            with contextlib.suppress(psutil.Error, OSError):
+                psutil.Process(pid).cpu_affinity(sorted(cpus))
+        return None if cores is None else len(cpus)
 
     def _kill_pool(self, *, run_pools: bool = False) -> None:
         """Terminate the pool's workers, mid-job if need be; the next use starts a fresh pool."""
@@ -278,6 +310,9 @@ class Lab:
 
     def _process_pool(self) -> Pool:
         with self._pool_lock:
+            if self._closed:
+                # A run still winding down must not start a pool nobody will ever stop.
+                raise RuntimeError("the lab is closing")
             if self._pool is None:
                 self._pool = self._new_pool(self._process_workers, "spawn")
             return self._pool
@@ -413,13 +448,16 @@ class Lab:
         with self._lock:
             runs = [r for r in self._runs.values() if r.gauges and not r.done.is_set()]
         for run in runs:
-            for name, fn in list(run.gauges.items()):
-                try:
-                    value = float(fn())
-                except Exception:  # a gauge that cannot be read is simply not drawn
-                    continue
-                self.tracer.emit(Metric(now, run.run_id, name, value))
+            self._read_gauges(run, now)
         loop.call_later(1.0 / GAUGE_HZ, self._sample_gauges)
+
+    def _read_gauges(self, run: _Run, now: float) -> None:
+        for name, fn in list(run.gauges.items()):
+            try:
+                value = float(fn())
+            except Exception:  # a gauge that cannot be read is simply not drawn
+                continue
+            self.tracer.emit(Metric(now, run.run_id, name, value))
 
     def _spawn_run(self, run: _Run) -> None:
         if self._tg is None:
@@ -443,6 +481,7 @@ class Lab:
         cpu0 = await anyio.to_thread.run_sync(cpu_snapshot, pids_before)
         t0 = self.clock.now()
         self.tracer.emit(RunStart(t0, run.run_id, w.key, run.mode, params_t, total))
+        self.progress.watch(run.run_id, t0)
         outcome = "completed"
         try:
             with anyio.CancelScope() as scope:
@@ -460,8 +499,13 @@ class Lab:
             raise
         finally:
             t1 = self.clock.now()
+            # Closes a stall still open and adds its figures (stall_detected_s, stall_waiters).
+            ctx.extra.update(self.progress.unwatch(run.run_id, t1))
             pids = sorted(set(pids_before) | set(self.pool_pids()))
             cpu1 = cpu_snapshot(pids)
+            # One last reading, so even a run shorter than a sampling period ends its series
+            # on the figures it finished with.
+            self._read_gauges(run, t1)
             run.gauges.clear()
             result = self._result(run, params_t, t0, t1, cpu_between(cpu0, cpu1), outcome, ctx)
             run.result = result
@@ -566,6 +610,12 @@ class _RunServices:
         pool = await anyio.to_thread.run_sync(lab._new_pool, workers, method)
         with lab._pool_lock:
             lab._run_pools.add(pool)
+            closing = lab._closed
+        if closing:
+            with lab._pool_lock:
+                lab._run_pools.discard(pool)
+            await anyio.to_thread.run_sync(_end_pool, pool, abandon_on_cancel=True)
+            raise RuntimeError("the lab is closing")
         handle = _RunPool(lab, self._run, pool, workers, method)
         try:
             # Start-up ends when every worker has answered once: spawned workers must start an
@@ -578,7 +628,10 @@ class _RunServices:
         finally:
             with lab._pool_lock:
                 lab._run_pools.discard(pool)
-            await anyio.to_thread.run_sync(_end_pool, pool, abandon_on_cancel=True)
+            # Shielded: a stopped run is cancelled, and an unshielded await would raise before
+            # the pool is ended, leaving its workers running.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_end_pool, pool)
 
 
 def _end_pool(pool: Pool) -> None:
@@ -627,6 +680,9 @@ class LabController:
 
     def adjust(self, key: str, name: str, value: Any) -> Any:
         return self.lab.adjust(key, name, value)
+
+    def pin(self, cores: int | None) -> int | None:
+        return self.lab.pin(cores)
 
     def running(self) -> set[str]:
         return self.lab.running()

@@ -174,6 +174,19 @@ class Model:
         self.phases: dict[int, list[Phase]] = {}
         self.stalls: list[StallView] = []
 
+    def reset(self) -> None:
+        """Forget everything folded so far (a replay seeking backwards folds again from 0).
+
+        Versions keep counting up rather than starting over, so a view's cached lines, keyed
+        on versions, can never be mistaken for lines of the new history.
+        """
+        versions = (self.version, self.tasks_version, self.incidents_version,
+                    self.runs_version, self.measures_version)
+        self.__init__(self.cores, self.history_s, self.max_tasks,  # type: ignore[misc]
+                      self.steps_per_task, self.results.maxlen or 20)
+        (self.version, self.tasks_version, self.incidents_version, self.runs_version,
+         self.measures_version) = (v + 1 for v in versions)
+
     # -- folding --------------------------------------------------------------------------------
 
     def apply(self, events: Iterable[Event]) -> None:

@@ -179,7 +179,7 @@ def own_threads(loop_thread: Callable[[], int | None]) -> list[Watched]:
         role: Role
         if tid == loop_tid:
             role = "loop"
-        elif name.startswith("AnyIO worker"):
+        elif name.startswith(("AnyIO worker", "cpviz worker")):
             role = "thread"
         elif name.startswith("cpviz-server"):
             role = "server"

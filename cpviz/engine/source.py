@@ -41,6 +41,8 @@ class ParamInfo:
     help: str
     #: Whether it may change while a run is going.
     live: bool = False
+    #: The accepted values of a choice parameter (kind ``str``); empty for numbers and flags.
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ class Controller(Protocol):
 
     def adjust(self, key: str, name: str, value: Any) -> Any:
         """Change a live parameter of a running workload; returns the value as parsed."""
+        ...
+
+    def pin(self, cores: int | None) -> int | None:
+        """Pin the lab to the first ``cores`` CPUs (None: all); ValueError where impossible."""
         ...
 
     def close(self) -> None:
@@ -148,6 +154,10 @@ class ScriptedController:
     def adjust(self, key: str, name: str, value: Any) -> Any:
         self.calls.append(("adjust", key, name, {name: value}))
         return value
+
+    def pin(self, cores: int | None) -> int | None:
+        self.calls.append(("pin", "", "", {"cores": cores}))
+        return cores
 
     def close(self) -> None:
         self.calls.append(("close", "", "", {}))

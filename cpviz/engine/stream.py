@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from cpviz.engine.clock import Clock
@@ -34,6 +35,7 @@ class EventStream:
         self.capacity = capacity
         self._queue: deque[Event] = deque()
         self._feeds: list[Feed] = []
+        self._taps: list[Callable[[list[Event]], None]] = []
         self._lock = threading.Lock()
         self._dropped = 0
         #: Events dropped over the stream's life.
@@ -58,11 +60,24 @@ class EventStream:
             if feed in self._feeds:
                 self._feeds.remove(feed)
 
+    def add_tap(self, tap: Callable[[list[Event]], None]) -> None:
+        """Hand every drained batch to ``tap`` as well, on the draining thread, before the
+        caller sees it: a recorder sees exactly what the Model folds. A tap must be quick (an
+        append) and must not change the batch."""
+        with self._lock:
+            self._taps.append(tap)
+
+    def remove_tap(self, tap: Callable[[list[Event]], None]) -> None:
+        with self._lock:
+            if tap in self._taps:
+                self._taps.remove(tap)
+
     def drain(self) -> list[Event]:
         """Everything produced since the last drain. Call from one consumer thread only."""
         out: list[Event] = []
         with self._lock:
             feeds = list(self._feeds)
+            taps = list(self._taps)
         dropped = 0
         for feed in feeds:
             dropped += feed.drain(out)
@@ -76,4 +91,7 @@ class EventStream:
             self._dropped = 0
         if dropped:
             out.append(StreamGap(self.clock.now(), dropped))
+        if out:
+            for tap in taps:
+                tap(out)
         return out

@@ -45,7 +45,9 @@ class Tracer:
     ``capacity`` is in records (steps plus spawns); memory is ``32 * capacity`` bytes.
     """
 
-    def __init__(self, capacity: int = 1 << 18, origin: float = 0.0) -> None:
+    def __init__(
+        self, capacity: int = 1 << 18, origin: float = 0.0, *, track_runs: bool = False
+    ) -> None:
         if capacity & (capacity - 1) or capacity <= 0:
             raise ValueError(f"capacity must be a power of two, got {capacity}")
         #: perf_counter reading that is t = 0 on the session clock.
@@ -63,6 +65,11 @@ class Tracer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous_factory: Any = None
         self.thread_id: int | None = None
+        #: With ``track_runs``: task id → run id (0 outside runs) of every task spawned since
+        #: attaching, so a reader on the loop thread can tell which run a ring record belongs
+        #: to (3.11 has no ``Task.get_context``). Written by the loop thread at each spawn and
+        #: never pruned here: the reader drops finished tasks (the lab's progress detector).
+        self.run_of: dict[int, int] | None = {} if track_runs else None
 
     # -- attaching -------------------------------------------------------------------------
 
@@ -127,6 +134,7 @@ class Tracer:
         task_type = asyncio.Task
         current_task = asyncio.current_task
         run_id = RUN_ID.get
+        run_of = self.run_of
 
         def count() -> int:
             return written
@@ -144,7 +152,10 @@ class Tracer:
             # The task itself, not its name: on 3.11 and 3.12 create_task(name=...) names the
             # task only after the factory returns. The consumer reads the name when it drains.
             # Tagged with the ring position, so the consumer puts it before the task's steps.
-            side_append((written, _perf(), task, run_id(), current_task(loop)))
+            run = run_id()
+            side_append((written, _perf(), task, run, current_task(loop)))
+            if run_of is not None:
+                run_of[id(task)] = run
             return task
 
         class _StepHandle(aio_events.Handle):
@@ -208,6 +219,11 @@ class Tracer:
     def written(self) -> int:
         """Records written so far (steps and queued events)."""
         return self._written()
+
+    @property
+    def dropped_total(self) -> int:
+        """Records dropped so far, reported or not: a change means steps happened unrecorded."""
+        return self.dropped + self._state[1]
 
     def emit(self, event: Event) -> None:
         """Queue an event in order with the steps around it. Loop thread only."""

@@ -22,7 +22,7 @@ import sysconfig
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Literal
@@ -102,7 +102,7 @@ def _cached_line(filename: str, lineno: int) -> str:
     return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
 
 
-def _call_at(frame: FrameType) -> str | None:
+def call_text(frame: FrameType) -> str | None:
     """The text of the call expression ``frame`` is executing, e.g. ``time.sleep(0.3)``."""
     code = frame.f_code
     index = frame.f_lasti // 2
@@ -141,6 +141,17 @@ def capture_stack(frame: FrameType | None) -> tuple[tuple[Frame, ...], Frame | N
         raw.append(frame)
         frame = frame.f_back
     raw.reverse()
+    return describe_frames(raw)
+
+
+def describe_frames(
+    raw: Sequence[FrameType],
+) -> tuple[tuple[Frame, ...], Frame | None, str | None]:
+    """(stack, culprit, blocking call) for frames given outermost first.
+
+    Shared by the watchdog (a thread's stack, unwound through ``f_back``) and the progress
+    detector (a suspended task's coroutine chain, which has no ``f_back`` links).
+    """
     origins = [classify(f.f_code.co_filename) for f in raw]
     culprit_index = next(
         (i for i in range(len(raw) - 1, -1, -1) if origins[i] == "user"), None
@@ -162,7 +173,7 @@ def capture_stack(frame: FrameType | None) -> tuple[tuple[Frame, ...], Frame | N
     if culprit_index is None:
         return stack, None, None
     culprit = stack[culprit_index]
-    call = _callee(_call_at(raw[culprit_index]))
+    call = _callee(call_text(raw[culprit_index]))
     if culprit_index == len(stack) - 1 and call is None:
         # The innermost frame is the user's own and it is not inside a call: pure Python work.
         call = "CPU-bound Python code"

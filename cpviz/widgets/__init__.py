@@ -3,6 +3,7 @@
 from cpviz.widgets.blocking_alarm import BlockingAlarm
 from cpviz.widgets.core_lanes import CoreLanes
 from cpviz.widgets.help_screen import HelpScreen
+from cpviz.widgets.measures import Measures
 from cpviz.widgets.run_panel import RunPanel, WorkloadChoice
 from cpviz.widgets.timeline import Timeline
 from cpviz.widgets.too_small import TooSmallScreen
@@ -11,6 +12,7 @@ __all__ = [
     "BlockingAlarm",
     "CoreLanes",
     "HelpScreen",
+    "Measures",
     "RunPanel",
     "Timeline",
     "TooSmallScreen",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.console import RenderableType
 from rich.style import Style
@@ -15,8 +15,8 @@ from textual.strip import Strip
 from textual.visual import Visual, visualize
 from textual.widget import Widget
 
-from cpviz.engine.events import Frame
-from cpviz.engine.model import IncidentView, Model
+from cpviz.engine.events import Frame, Waiter
+from cpviz.engine.model import IncidentView, Model, StallView
 from cpviz.widgets._format import fmt_seconds, rel_path
 
 #: Flashes per second while the loop is frozen (two phases each).
@@ -59,6 +59,36 @@ def describe(incident: IncidentView) -> str:
     return text
 
 
+def describe_waiter(waiter: Waiter) -> str:
+    """``task left waits on lock_b (held by right) at deadlock.py:42 in take()``."""
+    text = f"{waiter.kind} {waiter.name} waits"
+    if waiter.waits_on:
+        text += f" on {waiter.waits_on}"
+    if waiter.held_by:
+        text += f" (held by {waiter.held_by})"
+    if waiter.frame is not None:
+        text += f" at {where(waiter.frame)}"
+        if waiter.frame.code:
+            text += f" — {waiter.frame.code}"
+    return text
+
+
+T = TypeVar("T", IncidentView, StallView)
+
+
+def _ended_by(item: IncidentView | StallView, now: float) -> bool:
+    return item.end is not None and item.end <= now
+
+
+def _open_at(items: list[T], now: float) -> T | None:
+    """The one open at ``now``: detected by then and not yet over. One at a time, so the
+    newest detected by ``now`` is the only candidate."""
+    for item in reversed(items):
+        if item.detected <= now:
+            return None if _ended_by(item, now) else item
+    return None
+
+
 class BlockingAlarm(Widget):
     """Everything it shows comes from the watchdog's incidents and lag samples in the Model."""
 
@@ -74,6 +104,7 @@ class BlockingAlarm(Widget):
     DEFAULT_CSS = """
     BlockingAlarm {
         height: 6;
+        &.-stalled { border: heavy $warning; border-title-color: $warning; }
         & > .blocking-alarm--calm { color: $success; }
         & > .blocking-alarm--slow { color: $warning; text-style: bold; }
         & > .blocking-alarm--flash-on { color: $text; background: $error; text-style: bold; }
@@ -107,19 +138,28 @@ class BlockingAlarm(Widget):
         self._strips: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(16)
         self._incidents_seen = -1
         self._open: IncidentView | None = None
+        self._stall: StallView | None = None
+        #: Incidents that had ended by the display time.
+        self._past = 0
 
     def show(self, now: float) -> None:
         """Take a frame's display time; repaint only when the text or the flash phase changes."""
         self.now = now
         model = self.model
         self._hold_lag(now, model.lag_s, model.lag_at > 0.0)
-        if model.incidents_version != self._incidents_seen:
-            self._incidents_seen = model.incidents_version
-            self._open = model.open_incident
-            self.frozen = self._open is not None
+        # What was open at ``now``: the latest moment live, an earlier one while scrubbing.
+        self._open = _open_at(model.incidents, now)
+        self.frozen = self._open is not None
+        stall = _open_at(model.stalls, now)
+        if stall is not self._stall:
+            self._stall = stall
+            self.set_class(stall is not None, "-stalled")
+            self._retitle()
+        self._past = sum(1 for inc in model.incidents if _ended_by(inc, now))
         status = self._status_key(self._open)
         # Past incidents have ended, so their text changes only when the list does.
-        body = (model.incidents_version, self.outer_size)
+        body = (model.incidents_version, self._past, len(model.stalls), self._stall is None,
+                self.outer_size)
         if body != self._shown_body:
             self._shown_body, self._shown_status = body, status
             self.refresh()
@@ -149,7 +189,15 @@ class BlockingAlarm(Widget):
 
     def watch_frozen(self, frozen: bool) -> None:
         self.set_class(frozen, "-frozen")
-        self.border_title = "LOOP FROZEN" if frozen else "blocking alarm"
+        self._retitle()
+
+    def _retitle(self) -> None:
+        if self.frozen:
+            self.border_title = "LOOP FROZEN"
+        elif self._stall is not None:
+            self.border_title = "NO PROGRESS — deadlock?"
+        else:
+            self.border_title = "blocking alarm"
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -163,16 +211,32 @@ class BlockingAlarm(Widget):
         if incident is not None:
             now = self.now
             return (incident.incident_id, flash_phase(now), fmt_seconds(incident.duration(now)))
+        stall = self._stall
+        if stall is not None:
+            now = self.now
+            return ("stall", stall.stall_id, flash_phase(now), fmt_seconds(now - stall.since))
         return (self.lag_s >= SLOW_LAG_S, fmt_lag(self.lag_s))
 
     def _status(self, width: int) -> Text:
         """The first line: the open incident, flashing, or the loop lag."""
-        incident = self.model.open_incident
+        incident = self._open
         if incident is not None:
             phase = flash_phase(self.now)
             style = self._style("flash-on" if phase == 0 else "flash-off")
             status = Text(
                 f" LOOP FROZEN {fmt_seconds(incident.duration(self.now))} — {describe(incident)}",
+                style=style, no_wrap=True, overflow="ellipsis",
+            )
+            status.pad_right(max(0, width - status.cell_len))
+            status.truncate(width, overflow="ellipsis")
+            return status
+        stall = self._stall
+        if stall is not None:
+            style = self._style("flash-on" if flash_phase(self.now) == 0 else "flash-off")
+            names = " ↔ ".join(w.name for w in stall.waiters) or "its tasks"
+            status = Text(
+                f" NO PROGRESS {fmt_seconds(max(0.0, self.now - stall.since))} — run "
+                f"{stall.run_id}: {names} wait on each other; nothing will wake them",
                 style=style, no_wrap=True, overflow="ellipsis",
             )
             status.pad_right(max(0, width - status.cell_len))
@@ -185,8 +249,21 @@ class BlockingAlarm(Widget):
         )
 
     def _history(self, width: int, height: int) -> list[Text]:
-        """The lines under the status: past incidents, newest first, as many as fit."""
-        past = [inc for inc in reversed(self.model.incidents) if inc.end is not None]
+        """The lines under the status: past incidents, newest first, as many as fit.
+
+        While a stall is open, its waiters come first: who waits on what, and where.
+        """
+        stall = self._stall
+        if stall is not None:
+            lines = []
+            for waiter in stall.waiters[: max(1, height - 1)]:
+                line = Text("  " + describe_waiter(waiter), self._style("where"),
+                            no_wrap=True, overflow="ellipsis")
+                line.truncate(width, overflow="ellipsis")
+                lines.append(line)
+            return lines or [Text("no waiter could be named", self._style("muted"))]
+        now = self.now
+        past = [inc for inc in reversed(self.model.incidents) if _ended_by(inc, now)]
         if not past:
             return [Text("no incidents yet", self._style("muted"))]
         lines = [Text(f"recent incidents ({len(past)}):", self._style("muted"))]
@@ -209,11 +286,10 @@ class BlockingAlarm(Widget):
         """Line 0 is the status, drawn on its own so a new lag or phase repaints one line."""
         width, height = self.size
         if y == 0:
-            key: tuple[object, ...] = (
-                "status", self._status_key(self.model.open_incident), width
-            )
+            key: tuple[object, ...] = ("status", self._status_key(self._open), width)
         else:
-            key = ("history", self.model.incidents_version, width, height)
+            stall = self._stall.stall_id if self._stall is not None else None
+            key = ("history", self.model.incidents_version, self._past, stall, width, height)
         strips = self._strips.get(key)
         if strips is None:
             texts = [self._status(max(1, width))] if y == 0 else self._history(width, height)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.style import Style
@@ -34,6 +35,8 @@ class WorkloadChoice:
     real: bool | None
     #: Whether the controller reports a run of it in progress.
     running: bool
+    #: Live parameters and the values the app holds for them (sent to a run as they change).
+    live: tuple[tuple[str, Any], ...] = ()
 
 
 def outcome_word(outcome: str) -> str:
@@ -82,6 +85,38 @@ def progress_line(run: RunView, now: float) -> Text:
     else:
         text.append(f"running {fmt_seconds(max(0.0, now - run.start))}", "dim")
     return text
+
+
+def listing(choices: tuple[WorkloadChoice, ...], selected: int, width: int) -> Text:
+    """Every workload with its key and next mode; two columns when there are many."""
+    cols = 2 if len(choices) > 5 and width >= 44 else 1
+    cell = max(10, (width - (cols - 1)) // cols) if width > 0 else 40
+    rows = (len(choices) + cols - 1) // cols
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for r in range(rows):
+        for c in range(cols):
+            i = c * rows + r
+            if i >= len(choices):
+                continue
+            choice = choices[i]
+            is_sel = i == selected
+            key = str(i + 1) if i < 9 else "0"
+            entry = Text(no_wrap=True, overflow="ellipsis")
+            entry.append(f"{'▶' if is_sel else ' '}{key} {choice.info.key} ",
+                         Style(bold=True, reverse=is_sel))
+            mode = choice.mode
+            if choice.real is not None:
+                mode += "·real" if choice.real else "·sim"
+            entry.append(mode, Style(reverse=is_sel))
+            mark = " ●" if choice.running else ""
+            entry.truncate(cell - len(mark), overflow="ellipsis")
+            entry.append(mark, "bold green")
+            if c < cols - 1 and c * rows + r + rows < len(choices):
+                entry.pad_right(cell - entry.cell_len + 1)
+            out.append_text(entry)
+        if r < rows - 1:
+            out.append("\n")
+    return out
 
 
 class RunPanel(VerticalScroll, can_focus=False):
@@ -165,19 +200,8 @@ class RunPanel(VerticalScroll, can_focus=False):
         choices = self.choices
         selected = min(self.selected, len(choices) - 1) if choices else -1
 
-        listing = Text(no_wrap=True, overflow="ellipsis")
-        for i, choice in enumerate(choices):
-            is_sel = i == selected
-            line_style = Style(bold=True, reverse=is_sel)
-            listing.append(f"{'▶' if is_sel else ' '}{i + 1} ", line_style)
-            listing.append(f"{choice.info.key:<9}", line_style)
-            listing.append(f" {choice.mode}", Style(reverse=is_sel))
-            if choice.real is not None:
-                listing.append(" · real" if choice.real else " · sim", Style(reverse=is_sel))
-            listing.append(" ● running" if choice.running else "", "bold green")
-            if i < len(choices) - 1:
-                listing.append("\n")
-        self._set("workloads", (choices, selected), listing)
+        width = self.scrollable_content_region.width
+        self._set("workloads", (choices, selected, width), listing(choices, selected, width))
 
         if 0 <= selected < len(choices):
             choice = choices[selected]
@@ -186,7 +210,17 @@ class RunPanel(VerticalScroll, can_focus=False):
             explain.append(f"{choice.info.title}: ", Style(bold=True))
             explain.append(choice.info.explanation)
             explain.append(f"\nm cycles modes: {modes}", Style(dim=True))
-            self._set("explain", (choice.info, choice.mode), explain)
+            if choice.live:
+                keys = ("[ ]", "{ }")
+                explain.append(
+                    "\nlive: " + "  ".join(
+                        f"{keys[i]} {name}={value:g}" if isinstance(value, float)
+                        else f"{keys[i]} {name}={value}"
+                        for i, (name, value) in enumerate(choice.live[:2])
+                    ),
+                    Style(bold=True),
+                )
+            self._set("explain", (choice.info, choice.mode, choice.live), explain)
         else:
             self._set("explain", None, "no workloads")
 

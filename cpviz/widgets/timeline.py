@@ -18,7 +18,7 @@ from cpviz.widgets._line_view import LineView
 T = TypeVar("T")
 
 #: Cells given to a task's name before its row of states.
-LABEL_W = 14
+LABEL_W = 18
 #: Lines pinned above the task rows: time axis, run / ready / wait band, frozen marker.
 HEADER = ("axis", "run", "ready", "wait", "frozen")
 #: On short screens the band goes, so some task rows still fit.

@@ -31,6 +31,8 @@ class Param:
     help: str = ""
     #: Whether the value may change while a run is going (see :meth:`RunContext.on_change`).
     live: bool = False
+    #: The accepted values of a ``str`` parameter (a choice such as a job kind); empty otherwise.
+    choices: tuple[str, ...] = ()
 
     def parse(self, text: str | Any) -> Any:
         """Turn ``text`` (from ``--set`` or the UI) into a checked value."""
@@ -43,6 +45,13 @@ class Param:
             if low in ("0", "false", "no", "off"):
                 return False
             raise WorkloadError(f"{self.name} must be true or false, got {text!r}")
+        if self.choices:
+            value = str(text).strip()
+            if value not in self.choices:
+                raise WorkloadError(
+                    f"{self.name} must be one of: {', '.join(self.choices)}; got {text!r}"
+                )
+            return value
         try:
             value = self.kind(text)
         except (TypeError, ValueError):
@@ -50,9 +59,9 @@ class Param:
                 f"{self.name} must be {'an integer' if self.kind is int else 'a number'}"
                 f" from {self.low} to {self.high}, got {text!r}"
             ) from None
-        if (self.low is not None and value < self.low) or (
+        if value != value or (self.low is not None and value < self.low) or (
             self.high is not None and value > self.high
-        ):
+        ):  # ``value != value``: NaN, which no range holds
             raise WorkloadError(
                 f"{self.name} must be from {self.low} to {self.high}, got {text}"
             )
@@ -60,7 +69,7 @@ class Param:
 
     def info(self) -> ParamInfo:
         return ParamInfo(self.name, self.kind.__name__, self.default, self.low, self.high,
-                         self.help, self.live)
+                         self.help, self.live, self.choices)
 
 
 @dataclass(frozen=True)
@@ -249,9 +258,29 @@ class Workload:
 
 def catalogue() -> tuple[Workload, ...]:
     """Every workload, in the order keys 1–9 and ``cpviz list`` use."""
-    from cpviz.workloads import blocking, cpu, io
+    from cpviz.workloads import (
+        amdahl,
+        blocking,
+        cpu,
+        deadlock,
+        io,
+        oversubscribe,
+        pipeline,
+        server,
+        shared_state,
+    )
 
-    return (io.WORKLOAD, cpu.WORKLOAD, blocking.WORKLOAD)
+    return (
+        io.WORKLOAD,
+        cpu.WORKLOAD,
+        blocking.WORKLOAD,
+        pipeline.WORKLOAD,
+        shared_state.WORKLOAD,
+        deadlock.WORKLOAD,
+        oversubscribe.WORKLOAD,
+        amdahl.WORKLOAD,
+        server.WORKLOAD,
+    )
 
 
 def find(key: str) -> Workload:
