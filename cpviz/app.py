@@ -231,7 +231,8 @@ class CpvizApp(App[None]):
         self.lanes.show(now)
         self.timeline.show(now, self.window_s)
         info = self._selected_info()
-        self.measures.show(now, self.window_s, info.key if info is not None else None)
+        self.measures.show(now, self.window_s, info.key if info is not None else None,
+                           self.timeline.axis_width())
         self.alarm.show(now)
         self.runs.show(now, self._choices(), self.selected)
 

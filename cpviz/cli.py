@@ -161,6 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="smaller runs: under a minute on two cores"
     )
     add_commands(sub, _rate(1, 60))
+    shot = sub.add_parser(
+        "screenshot",
+        help="draw the screen of a recording at a moment, as SVG",
+        description="Replay FILE paused at a moment and write the screen as SVG.",
+    )
+    shot.add_argument("file", metavar="FILE", help="a recording made with --record")
+    shot.add_argument("output", metavar="OUT.svg", help="where to write the SVG")
+    shot.add_argument(
+        "--at", default="mid",
+        help="seconds from the start, or one of: mid, end, incident, stall (default mid)",
+    )
+    shot.add_argument(
+        "--size", default="120x40", metavar="WxH", help="terminal size (default 120x40)"
+    )
     listing = sub.add_parser("list", help="list the workloads, their modes and parameters")
     listing.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -188,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "bench":
             return cmd_bench(args)
+        if args.command == "screenshot":
+            return cmd_screenshot(args)
         return cmd_tui(args)
     except (UsageError, WorkloadError, RecordingError) as exc:
         return _error(str(exc))
@@ -455,6 +471,47 @@ def _fmt_extra(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "; ".join(str(v) for v in value) or "—"
     return _fmt(value)
+
+
+# -- screenshot ---------------------------------------------------------------------------------
+
+
+def cmd_screenshot(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from cpviz.engine.recording import load
+    from cpviz.screenshot import MOMENTS, moment
+
+    width, sep, height = args.size.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit()):
+        raise UsageError(f"--size takes WIDTHxHEIGHT, e.g. 120x40; got {args.size!r}")
+    size = (int(width), int(height))
+    if not (40 <= size[0] <= 400 and 10 <= size[1] <= 200):
+        raise UsageError(f"--size must be from 40x10 to 400x200, got {args.size}")
+    recording = load(args.file)
+    at: float
+    if args.at in MOMENTS:
+        try:
+            at = moment(recording, args.at)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        try:
+            at = float(args.at)
+        except ValueError:
+            raise UsageError(
+                f"--at takes seconds or one of: {', '.join(MOMENTS)}; got {args.at!r}"
+            ) from None
+    from cpviz.screenshot import render
+
+    svg = asyncio.run(render(args.file, at, size))
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(svg)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(f"wrote {args.output}: {args.file} at {at:.2f} s, {size[0]}x{size[1]}")
+    return 0
 
 
 # -- the screen ---------------------------------------------------------------------------------

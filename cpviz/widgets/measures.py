@@ -103,18 +103,27 @@ class Measures(LineView):
         self.window_s = 5.0
         #: Workload whose latest run is in focus (the selected one), or None for any.
         self.focus_key: str | None = None
+        self.axis_width: int | None = None
         self._run: RunView | None = None
         self._lines: list[tuple[str, Any]] = []
         self._frame_key: tuple[object, ...] | None = None
         self._title = ""
 
-    def show(self, now: float, window_s: float, focus_key: str | None) -> None:
-        """Take a frame's display time, window and focus; repaint only lines that changed."""
+    def show(
+        self, now: float, window_s: float, focus_key: str | None, axis_width: int | None = None
+    ) -> None:
+        """Take a frame's display time, window and focus; repaint only lines that changed.
+
+        ``axis_width`` is the timeline's content width: with it, the columns here are the
+        timeline's columns even when one of the two has a scrollbar and the other has not.
+        """
         self.now, self.window_s, self.focus_key = now, window_s, focus_key
+        self.axis_width = axis_width
         model = self.model
         width = self._content_size().width
         last = self._frame(width)[2]
-        key = (focus_key, model.measures_version, model.runs_version, width, window_s, last)
+        key = (focus_key, model.measures_version, model.runs_version, width, axis_width, window_s,
+               last)
         if key == self._frame_key:
             return
         self._frame_key = key
@@ -165,17 +174,13 @@ class Measures(LineView):
         lines: list[tuple[str, Any]] = []
         for name in model.metrics.get(run.run_id, {}):
             lines.append(("gauge", name))
-        for phase in model.phases.get(run.run_id, [])[-2:]:
-            lines.append(("phase", phase))
+        phase_names = dict.fromkeys(p.name for p in model.phases.get(run.run_id, []))
+        lines.extend(("phase", name) for name in phase_names)
         points = model.sweeps.get(run.run_id, [])
         if points:
-            names: list[str] = []
-            for p in points:
-                for figure, _ in p.figures:
-                    if figure not in names:
-                        names.append(figure)
+            figures = dict.fromkeys(figure for p in points for figure, _ in p.figures)
             lines.append(("sweep-x", None))
-            lines.extend(("sweep", figure) for figure in names)
+            lines.extend(("sweep", figure) for figure in figures)
         if run.result is not None:
             items = [(k, v) for k, v in run.result.extra if k not in HIDDEN_EXTRA]
             if items:
@@ -189,7 +194,7 @@ class Measures(LineView):
     # -- geometry (the timeline's, so columns line up) -------------------------------------------
 
     def _frame(self, width: int) -> tuple[int, float, int, float, float]:
-        ncols = max(1, width - LABEL_W)
+        ncols = max(1, min(width, self.axis_width or width) - LABEL_W)
         step = self.window_s / ncols
         last = math.floor(self.now / step)
         t1 = (last + 1) * step
@@ -219,8 +224,8 @@ class Measures(LineView):
         if kind == "gauge":
             return self._gauge(str(what), width)
         if kind == "phase":
-            assert isinstance(what, Phase)
-            return self._phase(what, width)
+            phases = [p for p in self.model.phases.get(self._run.run_id, []) if p.name == what]
+            return self._phase(phases, width)
         points = self.model.sweeps.get(self._run.run_id, [])
         if kind == "sweep-x":
             return self._sweep_row("workers", [fmt_value(p.x) for p in points], "label", width)
@@ -238,7 +243,7 @@ class Measures(LineView):
         shown = [v for v in cols if v is not None]
         peak = max((abs(v) for v in shown), default=0.0)
         latest = series[-1][1] if series else float("nan")
-        label = f"{trim(name, LABEL_W - 8):<{LABEL_W - 8}}{fmt_value(latest):>7} "
+        label = f"{trim(name, LABEL_W - 7):<{LABEL_W - 7}}{fmt_value(latest):>6} "
         cells = []
         held: float | None = None
         for v in cols:
@@ -253,20 +258,26 @@ class Measures(LineView):
         return Strip([Segment(label, self._style("label")),
                       Segment("".join(cells), self._style("gauge"))]).crop_extend(0, width, None)
 
-    def _phase(self, phase: Phase, width: int) -> Strip:
+    def _phase(self, phases: list[Phase], width: int) -> Strip:
+        """Every stretch of one named phase on the time axis; the label gives the latest."""
         ncols, step, _, t0, _ = self._frame(width)
-        a = max(0, math.floor((phase.start - t0) / step))
-        b = min(ncols, max(a + 1, math.ceil((phase.t - t0) / step)))
-        duration = phase.t - phase.start
-        label = f"{trim(phase.name, LABEL_W - 8):<{LABEL_W - 8}}{fmt_value(duration):>6}s "
+        last = phases[-1]
+        took = fmt_value(last.t - last.start)
+        label = f"{trim(last.name, LABEL_W - 8):<{LABEL_W - 8}}{took:>6}s "
         cells = [" "] * ncols
-        if phase.t >= t0:
+        end_col = -1
+        for phase in phases:
+            if phase.t < t0:
+                continue
+            a = max(0, math.floor((phase.start - t0) / step))
+            b = min(ncols, max(a + 1, math.ceil((phase.t - t0) / step)))
             for c in range(a, b):
                 cells[c] = "━"
+            end_col = max(end_col, b)
         text = "".join(cells)
-        note = f" {phase.detail}"
-        if phase.detail and b + len(note) <= ncols:
-            text = text[:b] + note + text[b + len(note):]
+        note = f" {last.detail}" + (f" ({len(phases)}×)" if len(phases) > 1 else "")
+        if last.detail and end_col >= 0 and end_col + len(note) <= ncols:
+            text = text[:end_col] + note + text[end_col + len(note):]
         return Strip([Segment(label, self._style("label")),
                       Segment(text, self._style("phase"))]).crop_extend(0, width, None)
 

@@ -179,6 +179,10 @@ class Timeline(LineView):
                 return True
         return False
 
+    def axis_width(self) -> int:
+        """Cells across the label and the time columns (for views that share the axis)."""
+        return self._content_size().width
+
     @property
     def header(self) -> tuple[str, ...]:
         """The pinned lines, by name, for the current height."""
