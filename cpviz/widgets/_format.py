@@ -47,15 +47,30 @@ def fmt_count(n: float) -> str:
     return f"{n / 1e6:.1f}M"
 
 
+#: Where a path's interesting part starts when it is not below the working directory: an
+#: installed package, or cpviz's own code (a recording may come from another machine).
+_ANCHORS = ("/site-packages/", "/dist-packages/", "/cpviz/workloads/", "/cpviz/engine/",
+            "/examples/")
+
+
 def rel_path(path: str) -> str:
-    """``path`` relative to the working directory when it lies below it, so culprits stay short."""
+    """``path`` short: relative to the working directory when it lies below it, else from the
+    package it belongs to, so culprits read the same wherever cpviz or a replay runs."""
     if not os.path.isabs(path):
         return path
     try:
         rel = os.path.relpath(path)
     except ValueError:  # another drive on Windows
-        return path
-    return path if rel.startswith("..") else rel
+        rel = ".."
+    if not rel.startswith(".."):
+        return rel
+    posix = path.replace(os.sep, "/")
+    for anchor in _ANCHORS:
+        at = posix.rfind(anchor)
+        if at >= 0:
+            keep = at + len(anchor) if "-packages/" in anchor else at + 1
+            return posix[keep:]
+    return path
 
 
 def trim(text: str, width: int) -> str:
