@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from cpviz.app import CpvizApp
+from cpviz.app import WINDOWS, CpvizApp
 from cpviz.engine.clock import ManualClock
 from cpviz.engine.events import IncidentEnd, IncidentStart, RunEnd, RunStart, StallStart
 from cpviz.engine.recording import Recording, load
@@ -62,7 +62,11 @@ def replay_app(path: str | Path, at: float | str) -> CpvizApp:
     source = ReplaySource.from_recording(recording, wall=ManualClock(0.0), paused=True)
     source.seek(min(max(0.0, at), source.duration))
     controller = ReplayController(source, recording.header.workloads, recording.path)
-    return CpvizApp(source, controller)
+    app = CpvizApp(source, controller)
+    # The narrowest window that reaches back to the recording's start, so a short recording
+    # fills the timeline instead of sitting in its last few columns.
+    app.window_s = next((w for w in WINDOWS if w >= source.position), WINDOWS[-1])
+    return app
 
 
 async def settle(app: CpvizApp) -> None:

@@ -23,7 +23,7 @@ def anyio_backend() -> str:
 
 
 async def test_paused_arrows_step_back_and_resuming_returns_to_now() -> None:
-    app, clock, controller = make_app(AFTER_FREEZES)
+    app, clock, _ = make_app(AFTER_FREEZES)
     async with app.run_test(size=SIZE) as pilot:
         app._frame()
         await pilot.press("left")  # not paused: the view stays at now
@@ -92,5 +92,5 @@ def test_seek_positions_parse_or_say_what_is_accepted() -> None:
     assert parse_position(" 3s ", 10) == 3
     with pytest.raises(ValueError, match="not a time"):
         parse_position("soon", 10)
-    with pytest.raises(ValueError, match="outside the recording: 0 to 10.0 s"):
+    with pytest.raises(ValueError, match=r"outside the recording: 0 to 10\.0 s"):
         parse_position("11", 10)

@@ -373,7 +373,10 @@ class ProgressDetector:
         if loop is None:
             return
         try:
-            self._scan(loop)
+            if self._watches:
+                self._scan(loop)
+            else:  # nothing to watch: only keep up with the ring, so no step looks new later
+                self._seen, self._drops = self.tracer.written, self.tracer.dropped_total
         finally:
             if self._loop is loop:
                 self._timer = loop.call_later(self.check_s, self._check)
