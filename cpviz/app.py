@@ -71,8 +71,10 @@ class CpvizApp(App[None]):
         Binding("left_curly_bracket", "adjust(1, -1)", "less", show=False),
         Binding("right_curly_bracket", "adjust(1, 1)", "more", show=False),
         Binding("c", "cycle_pin", "pin"),
-        Binding("left", "scrub(-1)", "step", key_display="← →"),
-        Binding("right", "scrub(1)", "forward", show=False),
+        # Priority: the focused timeline would otherwise take ← → to scroll sideways, which it
+        # never needs (its columns always fit).
+        Binding("left", "scrub(-1)", "step", key_display="← →", priority=True),
+        Binding("right", "scrub(1)", "forward", show=False, priority=True),
         Binding("n", "incident(1)", "next incident"),
         Binding("N", "incident(-1)", "previous incident", show=False),
         Binding("less_than_sign,comma", "speed(-1)", "speed", key_display="< >"),
