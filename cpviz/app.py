@@ -120,6 +120,9 @@ class CpvizApp(App[None]):
         self.recording = recording
         self._rec_shown: tuple[object, ...] | None = None
         self._followed = -1
+        #: Slow motion: display time runs this many times slower than the Source from ``anchor``.
+        self.dilation = 1.0
+        self.anchor = 0.0
         self.controller = controller
         self.fps = fps
         self.start_request = start
@@ -177,11 +180,21 @@ class CpvizApp(App[None]):
             self._follow_replay()
         self._report_failures()
         if not self.paused or replay is not None:
-            self.now = self.source.clock.now()
+            self.now = self.display_time(self.source.clock.now())
         self._sync_recording()
         if replay is not None:
             self._update_subtitle()
         self._push()
+
+    def display_time(self, t: float) -> float:
+        """What the views draw at Source time ``t``: the same, or slowed from ``anchor`` on.
+
+        Slow motion stretches only what is drawn (the timeline scrolls slower, the alarm flashes
+        slower); every event keeps the time it was measured at.
+        """
+        if self.dilation == 1.0:
+            return t
+        return self.anchor + max(0.0, t - self.anchor) / self.dilation
 
     def _follow_replay(self) -> None:
         """In a replay, the selection follows the newest run, so its explanation shows."""

@@ -18,6 +18,8 @@ from typing import Any, NoReturn
 from cpviz import __version__
 from cpviz.engine.recording import RecordingError
 from cpviz.record_cli import add_commands, add_record_options, finish_recording, start_recording
+from cpviz.talk.commands import TalkError, add_talk_commands
+from cpviz.talk.deck import DeckError
 from cpviz.workloads.registry import (
     Workload,
     WorkloadError,
@@ -161,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="smaller runs: under a minute on two cores"
     )
     add_commands(sub, _rate(1, 60))
+    add_talk_commands(sub, probes)
     shot = sub.add_parser(
         "screenshot",
         help="draw the screen of a recording at a moment, as SVG",
@@ -204,8 +207,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_bench(args)
         if args.command == "screenshot":
             return cmd_screenshot(args)
+        if args.command in ("talk", "serve"):
+            from cpviz.talk.commands import cmd_serve, cmd_talk
+
+            if args.command == "serve":
+                return cmd_serve(args)
+            return cmd_talk(args, lambda a: _lab(a, catalogue()))
         return cmd_tui(args)
-    except (UsageError, WorkloadError, RecordingError) as exc:
+    except (UsageError, WorkloadError, RecordingError, TalkError, DeckError) as exc:
         return _error(str(exc))
 
 

@@ -104,6 +104,8 @@ class Measures(LineView):
         #: Workload whose latest run is in focus (the selected one), or None for any.
         self.focus_key: str | None = None
         self.axis_width: int | None = None
+        #: False keeps the view hidden whatever the run measured (a talk scene without it).
+        self.allowed = True
         self._run: RunView | None = None
         self._lines: list[tuple[str, Any]] = []
         self._frame_key: tuple[object, ...] | None = None
@@ -123,12 +125,12 @@ class Measures(LineView):
         width = self._content_size().width
         last = self._frame(width)[2]
         key = (focus_key, model.measures_version, model.runs_version, width, axis_width, window_s,
-               last)
+               last, self.allowed)
         if key == self._frame_key:
             return
         self._frame_key = key
         self._run = self._focus_run()
-        self._lines = self._plan(self._run)
+        self._lines = self._plan(self._run) if self.allowed else []
         # Each of these relayouts the screen when assigned, even to the same value.
         if self.display != bool(self._lines):
             self.display = bool(self._lines)
