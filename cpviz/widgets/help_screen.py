@@ -13,12 +13,16 @@ from textual.widgets import Static
 
 #: (keys, explanation) in the order a newcomer needs them.
 KEYS: tuple[tuple[str, str], ...] = (
-    ("1 – 9", "select workload N; start it with its mode, or stop it if it is running"),
+    ("1 – 9, 0", "select workload N; start it with its mode, or stop it if it is running"),
     ("m", "cycle the selected workload's mode (serial, concurrent, threads ...)"),
     ("r", "toggle real / simulated for the selected workload, if it has a real mode"),
-    ("space", "pause or resume the display; workloads keep running and are still recorded"),
-    ("+  =", "zoom the timeline in (shorter window)"),
-    ("-", "zoom the timeline out (longer window)"),
+    ("[ ]  { }", "step the selected workload's live parameters down / up while it runs"),
+    ("c", "pin the lab and its workers to one core, and back to all"),
+    ("space", "pause or resume the display (a replay: pause or play); nothing is lost"),
+    ("← →", "paused or replaying: step back / forward through the history"),
+    ("n  N", "paused or replaying: jump to the next / previous freeze or stall"),
+    ("<  >  g", "replaying: slower / faster (¼× to 8×), and seek to a typed moment"),
+    ("+  =  -", "zoom the timeline in (shorter window) and out"),
     ("↑ ↓ PgUp PgDn", "scroll the task rows of the timeline (when it has focus), or use the mouse"),
     ("?", "show or hide this help"),
     ("q  ctrl+c", "quit: stops every run and releases threads and processes"),
@@ -27,7 +31,9 @@ KEYS: tuple[tuple[str, str], ...] = (
 LEGEND = (
     "Timeline: █ running  ╂ ran briefly  ▒ ready but not running  ─ waiting  ▓ frozen\n"
     "Cores: bar height is the OS's busy %, colour is whose work it was (loop, thread, process)\n"
-    "Alarm: flashes while the event loop is frozen and names the file:line that froze it"
+    "Alarm: flashes while the event loop is frozen and names the file:line that froze it;\n"
+    "       NO PROGRESS when tasks wait on each other and nothing will wake them\n"
+    "Measured: gauges, phases and sweeps of the selected workload's run, on the timeline's axis"
 )
 
 
@@ -44,16 +50,17 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen {
         align: center middle;
         & > Vertical {
-            width: auto;
-            max-width: 100%;
+            width: 100%;
+            max-width: 112;
+            overflow-y: auto;
             height: auto;
             max-height: 100%;
             border: round $primary;
             background: $surface;
             padding: 0 1;
         }
-        & #legend { color: $text-muted; margin-top: 1; width: auto; }
-        & #keys { width: auto; }
+        & #legend { color: $text-muted; margin-top: 1; width: 1fr; }
+        & #keys { width: 1fr; }
     }
     """
 
