@@ -13,6 +13,7 @@ import sys
 import termios
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -100,6 +101,55 @@ def test_quitting_mid_job_restores_the_terminal_and_leaves_no_process() -> None:
         # Textual leaves the alternate screen on exit: the terminal is given back.
         assert b"\x1b[?1049l" in term.output
         assert b"Traceback" not in term.output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        term.close()
+
+
+def test_a_recorded_talk_quits_clean_and_replays(tmp_path: Path) -> None:
+    """cpviz talk with --record-dir in a real terminal: step into a CPU-in-processes scene,
+    quit mid-job, and find no process left, the scene recorded, and the notes socket gone."""
+    deck = tmp_path / "deck.toml"
+    deck.write_text(
+        'title = "T"\n[[scene]]\ntitle = "Start"\n'
+        '[[scene]]\ntitle = "Processes"\nworkload = "cpu"\nmode = "processes"\n'
+        'params = { work = 150000000 }\n'
+    )
+    folder = tmp_path / "rec"
+    term = Terminal()
+    proc = term.spawn("talk", str(deck), "--record-dir", str(folder))
+    try:
+        me = psutil.Process(proc.pid)
+
+        def workers() -> list[psutil.Process]:
+            try:
+                kids = me.children(recursive=True)
+            except psutil.Error:
+                return []
+            return [k for k in kids if "multiprocessing" in " ".join(k.cmdline())
+                    and "resource_tracker" not in " ".join(k.cmdline())]
+
+        _wait_for(lambda: b"START" in term.output or b"\xe2\x96" in term.output, 30,
+                  "the title scene to draw")
+        term.type(b"\x1b[C")  # →
+        _wait_for(lambda: len(workers()) >= 1, 60, "the scene's process pool to start")
+        everyone = me.children(recursive=True)
+        term.type(b"q")
+        proc.wait(timeout=30)
+        _, alive = psutil.wait_procs(everyone, timeout=5)
+        assert alive == [], f"left running: {alive}"
+        assert proc.returncode == 0
+        assert b"Traceback" not in term.output
+        recorded = folder / "scene-02.jsonl.gz"
+        assert recorded.exists()
+        check = subprocess.run(
+            [sys.executable, "-m", "cpviz", "replay", str(recorded), "--check", "--json"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert check.returncode == 0, check.stderr
+        assert '"cpu"' in check.stdout
     finally:
         if proc.poll() is None:
             proc.kill()

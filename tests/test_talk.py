@@ -121,3 +121,33 @@ def test_replay_dir_needs_every_scene_recorded(
     assert main(["talk", "--replay-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lacks the recordings of" in err and "scene-02.jsonl.gz" in err
+
+
+async def test_on_a_real_lab_each_scene_starts_only_after_the_last_one_stopped() -> None:
+    from cpviz.engine.lab import Lab, LabController
+    from cpviz.engine.source import LiveSource
+
+    deck = parse_deck(
+        'title = "T"\n'
+        '[[scene]]\ntitle = "Blocking"\nworkload = "blocking"\nmode = "sync-sleep"\n'
+        'params = { duration_s = 600, block_ms = 50, period_ms = 200 }\n'
+        '[[scene]]\ntitle = "Pipeline"\nworkload = "pipeline"\n'
+        'params = { messages = 100000, rate = 50 }\n'
+        '[[scene]]\ntitle = "The end"\n',
+        "t.toml",
+    )
+    lab = Lab(sample=False).start()
+    try:
+        app = TalkApp(deck, LiveSource(lab.stream, lab.cores), LabController(lab))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app)
+            assert lab.running() == {"blocking"}
+            await pilot.press("right")
+            await settle(app)
+            assert lab.running() == {"pipeline"}  # blocking had stopped before this started
+            await pilot.press("right")
+            await settle(app)
+            assert lab.running() == set()
+            assert app.history == [(0, "blocking"), (1, "pipeline"), (2, None)]
+    finally:
+        lab.close()
