@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -111,9 +112,17 @@ def test_processes_run_in_worker_processes_and_stop_leaves_none(lab: Lab) -> Non
     lab.stop_run(run_id)
     stopped = lab.wait(run_id, timeout=30)
     assert stopped is not None and stopped.outcome == "stopped"
-    _gone, alive = psutil.wait_procs([psutil.Process(p) for p in workers if psutil.pid_exists(p)],
-                                    timeout=5)
+    _gone, alive = psutil.wait_procs(_processes(workers), timeout=5)
     assert alive == []
+
+
+def _processes(pids: list[int]) -> list[psutil.Process]:
+    """The ones still there; a worker may end between listing it and looking it up."""
+    out = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            out.append(psutil.Process(pid))
+    return out
 
 
 def test_a_closed_lab_leaves_no_thread_and_no_worker() -> None:
@@ -123,7 +132,7 @@ def test_a_closed_lab_leaves_no_thread_and_no_worker() -> None:
     run_id = lab.launch("cpu", "processes", {"jobs": 4, "work": 100_000_000})
     while not lab.pool_pids():
         threading.Event().wait(0.05)
-    workers = [psutil.Process(p) for p in lab.pool_pids()]
+    workers = _processes(lab.pool_pids())
     lab.close()
     assert lab.wait(run_id, timeout=5) is not None
     _, alive = psutil.wait_procs(workers, timeout=2)
