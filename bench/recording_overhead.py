@@ -35,7 +35,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from _common import leftovers
+from _common import EXPECTED_STEPS, leftovers, step_heavy
 
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.model import Model
@@ -43,22 +43,10 @@ from cpviz.engine.recording import Header, Recorder, load
 from cpviz.engine.stream import EventStream
 from cpviz.engine.tracer import Tracer
 
-TASKS = 10_000
-AWAITS = 10
-EXPECTED_STEPS = TASKS * (AWAITS + 1)
 #: The app's default frame rate: how often it drains the stream.
 DRAIN_HZ = 25.0
 TARGET = 1.1
 
-
-async def _worker() -> None:
-    for _ in range(AWAITS):
-        await asyncio.sleep(0)
-
-
-async def _fan_out() -> None:
-    loop = asyncio.get_running_loop()
-    await asyncio.gather(*[loop.create_task(_worker()) for _ in range(TASKS)])
 
 
 @dataclass
@@ -105,7 +93,7 @@ def run_once(record: bool, folder: str) -> Sample:
         consumer.start()
         proc0 = time.process_time()
         cpu0, wall0 = time.thread_time(), time.perf_counter()
-        loop.run_until_complete(_fan_out())
+        loop.run_until_complete(step_heavy())
         cpu1, wall1 = time.thread_time(), time.perf_counter()
     finally:
         tracer.detach()

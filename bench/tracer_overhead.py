@@ -25,24 +25,13 @@ import sys
 import time
 from dataclasses import dataclass
 
+from _common import EXPECTED_STEPS, step_heavy
+
 from cpviz.engine.events import Event, TaskSpawn, TaskStep
 from cpviz.engine.tracer import Tracer
 
-TASKS = 10_000
-AWAITS = 10
-#: Each task runs once at start and once after each await.
-EXPECTED_STEPS = TASKS * (AWAITS + 1)
 TARGET = 1.3
 
-
-async def _worker() -> None:
-    for _ in range(AWAITS):
-        await asyncio.sleep(0)
-
-
-async def _fan_out() -> None:
-    loop = asyncio.get_running_loop()
-    await asyncio.gather(*[loop.create_task(_worker()) for _ in range(TASKS)])
 
 
 @dataclass
@@ -66,7 +55,7 @@ def run_once(traced: bool, debug: bool = False) -> Sample:
             tracer.attach(loop)
         gc.collect()
         cpu0, wall0 = time.thread_time(), time.perf_counter()
-        loop.run_until_complete(_fan_out())
+        loop.run_until_complete(step_heavy())
         cpu1, wall1 = time.thread_time(), time.perf_counter()
     finally:
         tracer.detach()

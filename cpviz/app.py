@@ -153,13 +153,17 @@ class CpvizApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◴")
+        yield from self.compose_views()
+        yield Footer()
+
+    def compose_views(self) -> ComposeResult:
+        """The views, top to bottom: cores beside runs, then measures, timeline and alarm."""
         with Horizontal(id="top"):
             yield self.lanes
             yield self.runs
         yield self.measures
         yield self.timeline
         yield self.alarm
-        yield Footer()
 
     def on_mount(self) -> None:
         self._update_subtitle()

@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="smaller runs: under a minute on two cores"
     )
     add_commands(sub, _rate(1, 60))
-    add_talk_commands(sub, probes)
+    add_talk_commands(sub, probes, _rate(1, 60))
     shot = sub.add_parser(
         "screenshot",
         help="draw the screen of a recording at a moment, as SVG",

@@ -67,6 +67,23 @@ class Terminal:
                 os.close(fd)
 
 
+def pool_workers(me: psutil.Process) -> list[psutil.Process]:
+    """Worker processes below ``me`` (multiprocessing's resource tracker is not a worker)."""
+    try:
+        kids = me.children(recursive=True)
+    except psutil.Error:
+        return []
+    out = []
+    for kid in kids:
+        try:
+            line = " ".join(kid.cmdline())
+        except psutil.Error:
+            continue
+        if "multiprocessing" in line and "resource_tracker" not in line:
+            out.append(kid)
+    return out
+
+
 def _wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -81,15 +98,7 @@ def test_quitting_mid_job_restores_the_terminal_and_leaves_no_process() -> None:
     proc = term.spawn("--start", "cpu:processes", "--set", "work=150000000")
     try:
         me = psutil.Process(proc.pid)
-
-        def workers() -> list[psutil.Process]:
-            try:
-                kids = me.children(recursive=True)
-            except psutil.Error:
-                return []
-            return [k for k in kids if "resource_tracker" not in " ".join(k.cmdline())]
-
-        _wait_for(lambda: len(workers()) >= 1, 60, "the process pool to start")
+        _wait_for(lambda: len(pool_workers(me)) >= 1, 60, "the process pool to start")
         _wait_for(lambda: b"cpu" in term.output, 30, "the screen to draw")
         everyone = me.children(recursive=True)
         time.sleep(0.5)  # let a job get going, so the quit really is mid-job
@@ -123,18 +132,10 @@ def test_a_recorded_talk_quits_clean_and_replays(tmp_path: Path) -> None:
     try:
         me = psutil.Process(proc.pid)
 
-        def workers() -> list[psutil.Process]:
-            try:
-                kids = me.children(recursive=True)
-            except psutil.Error:
-                return []
-            return [k for k in kids if "multiprocessing" in " ".join(k.cmdline())
-                    and "resource_tracker" not in " ".join(k.cmdline())]
-
         _wait_for(lambda: b"START" in term.output or b"\xe2\x96" in term.output, 30,
                   "the title scene to draw")
         term.type(b"\x1b[C")  # →
-        _wait_for(lambda: len(workers()) >= 1, 60, "the scene's process pool to start")
+        _wait_for(lambda: len(pool_workers(me)) >= 1, 60, "the scene's process pool to start")
         everyone = me.children(recursive=True)
         term.type(b"q")
         proc.wait(timeout=30)

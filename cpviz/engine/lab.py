@@ -27,6 +27,7 @@ import psutil
 
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import Event, Metric, Phase, RunEnd, RunProgress, RunResult, RunStart
+from cpviz.engine.handoff import threadsafe_future
 from cpviz.engine.progress import ProgressDetector
 from cpviz.engine.sampler import CoreSampler, Watched, own_threads
 from cpviz.engine.source import WorkloadInfo
@@ -321,22 +322,10 @@ class Lab:
         self, run: _Run, fn: Callable[..., Any], args: tuple[Any, ...], pool: Pool | None = None
     ) -> Any:
         """Await ``fn(*args)`` in a worker process; results come back via the loop."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-
-        def settle(ok: bool, value: Any) -> None:
+        def returned() -> None:
             run.process_jobs -= 1
-            if future.done():
-                return
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
 
-        def deliver(ok: bool, value: Any) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop may already be closed
-                loop.call_soon_threadsafe(settle, ok, value)
-
+        future, deliver = threadsafe_future(asyncio.get_running_loop(), returned)
         if pool is None:
             pool = self._process_pool()
         pool.apply_async(

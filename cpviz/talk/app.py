@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -123,12 +123,7 @@ class TalkApp(CpvizApp, inherit_bindings=False):
         with Vertical(id="stage"):
             yield self._stage_title
             yield self._caption
-        with Horizontal(id="top"):
-            yield self.lanes
-            yield self.runs
-        yield self.measures
-        yield self.timeline
-        yield self.alarm
+        yield from self.compose_views()
         yield self._notes
         yield Footer()
 

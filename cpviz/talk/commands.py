@@ -23,7 +23,8 @@ def scene_file(folder: Path, index: int) -> Path:
     return folder / f"scene-{index + 1:02d}.jsonl.gz"
 
 
-def add_talk_commands(sub: Any, probes: argparse.ArgumentParser) -> None:
+def add_talk_commands(sub: Any, probes: argparse.ArgumentParser, fps: Any) -> None:
+    """``talk`` and ``serve``; ``fps`` parses the refresh rate as the other commands do."""
     talk = sub.add_parser(
         "talk",
         parents=[probes],
@@ -46,7 +47,7 @@ def add_talk_commands(sub: Any, probes: argparse.ArgumentParser) -> None:
         help="present the deck from recordings made with --record-dir (no live workload)",
     )
     talk.add_argument("--scene", type=int, default=1, metavar="N", help="start at scene N")
-    talk.add_argument("--fps", type=_fps, default=25.0, help="screen refresh rate (1 to 60)")
+    talk.add_argument("--fps", type=fps, default=25.0, help="screen refresh rate (1 to 60)")
     serve = sub.add_parser(
         "serve",
         help="show cpviz in a browser on 127.0.0.1 (needs the optional textual-serve)",
@@ -57,16 +58,6 @@ def add_talk_commands(sub: Any, probes: argparse.ArgumentParser) -> None:
         "--talk", nargs="?", const="", metavar="DECK.toml",
         help="serve a talk (the built-in deck if no file is given) instead of the live screen",
     )
-
-
-def _fps(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 1 <= value <= 60:
-        raise argparse.ArgumentTypeError(f"must be from 1 to 60, got {text}")
-    return value
 
 
 def _deck(path: str | None) -> Deck:

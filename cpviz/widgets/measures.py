@@ -23,7 +23,7 @@ from cpviz.engine.events import Phase, SweepPoint
 from cpviz.engine.model import Model, RunView
 from cpviz.widgets._format import fmt_count, level_glyph, trim
 from cpviz.widgets._line_view import LineView
-from cpviz.widgets.timeline import LABEL_W
+from cpviz.widgets.timeline import LABEL_W, snap_window
 
 #: Most lines the widget takes (the timeline keeps the rest).
 MAX_LINES = 8
@@ -196,11 +196,7 @@ class Measures(LineView):
     # -- geometry (the timeline's, so columns line up) -------------------------------------------
 
     def _frame(self, width: int) -> tuple[int, float, int, float, float]:
-        ncols = max(1, min(width, self.axis_width or width) - LABEL_W)
-        step = self.window_s / ncols
-        last = math.floor(self.now / step)
-        t1 = (last + 1) * step
-        return ncols, step, last, t1 - self.window_s, t1
+        return snap_window(min(width, self.axis_width or width), self.window_s, self.now)
 
     def _line_key(self, y: int, width: int, last: int) -> tuple[object, ...]:
         if y >= len(self._lines):

@@ -48,6 +48,20 @@ RowView = tuple[int, tuple[str, ...], int, int, bool]
 TICK_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0)
 
 
+def snap_window(width: int, window_s: float, now: float) -> tuple[int, float, int, float, float]:
+    """Columns, seconds per column, index of the last column, and the window's ends.
+
+    The window is snapped to whole columns of absolute time, so a strip drawn for column
+    ``last`` stays right until the clock reaches the next column. Every view on the timeline's
+    axis uses this, so their columns line up.
+    """
+    ncols = max(1, width - LABEL_W)
+    step = window_s / ncols
+    last = math.floor(now / step)
+    t1 = (last + 1) * step
+    return ncols, step, last, t1 - window_s, t1
+
+
 class Timeline(LineView):
     """Line API view over [now - window, now]; only visible rows are drawn, each from cache."""
 
@@ -189,16 +203,7 @@ class Timeline(LineView):
         return SHORT_HEADER if self._content_size().height < SHORT_BELOW else HEADER
 
     def _frame(self, width: int) -> tuple[int, float, int, float, float]:
-        """Columns, seconds per column, index of the last column, and the window's ends.
-
-        The window is snapped to whole columns of absolute time, so a strip drawn for column
-        ``last`` stays right until the clock reaches the next column.
-        """
-        ncols = max(1, width - LABEL_W)
-        step = self.window_s / ncols
-        last = math.floor(self.now / step)
-        t1 = (last + 1) * step
-        return ncols, step, last, t1 - self.window_s, t1
+        return snap_window(width, self.window_s, self.now)
 
     # -- drawing --------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import anyio
 import anyio.lowlevel
 
+from cpviz.engine.handoff import threadsafe_future
 from cpviz.workloads._jobs import KINDS, job
 from cpviz.workloads.registry import (
     Measurement,
@@ -97,21 +98,7 @@ class ThreadCrew:
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` on one of the crew's threads and await its result."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-
-        def settle(ok: bool, value: Any) -> None:
-            if future.done():
-                return
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-
-        def deliver(ok: bool, value: Any) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop may be closed by now
-                loop.call_soon_threadsafe(settle, ok, value)
-
+        future, deliver = threadsafe_future(asyncio.get_running_loop())
         self._queue.put((fn, args, deliver))
         return await future
 
