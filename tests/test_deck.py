@@ -75,15 +75,14 @@ def test_a_title_only_scene_runs_nothing_and_shows_no_views() -> None:
 
 def test_defaults_apply_to_every_scene_and_a_scene_overrides_them() -> None:
     deck = parse_deck(
-        HEAD + '[defaults]\ndilation = 3.0\nwindow_s = 2\nworkload = "io"\n'
-        'params = { n = 5 }\n'
-        '[[scene]]\ntitle = "a"\n'
-        '[[scene]]\ntitle = "b"\ndilation = 1.5\nparams = { n = 7 }\n',
+        HEAD + '[defaults]\ndilation = 3.0\nwindow_s = 2\n'
+        '[[scene]]\ntitle = "a"\nworkload = "io"\nparams = { n = 5 }\n'
+        '[[scene]]\ntitle = "b"\ndilation = 1.5\n',
         "d",
     )
     a, b = deck.scenes
     assert (a.dilation, a.window_s, a.workload, a.params["n"]) == (3.0, 2.0, "io", 5)
-    assert (b.dilation, b.window_s, b.workload, b.params["n"]) == (1.5, 2.0, "io", 7)
+    assert (b.dilation, b.window_s, b.workload) == (1.5, 2.0, None)
 
 
 def test_the_built_in_deck_loads_and_walks_the_claims_in_order() -> None:
@@ -185,13 +184,14 @@ def test_the_built_in_deck_is_package_data() -> None:
          " each scene sets its own"),
         (HEAD + '[defaults]\ndilation = 0.5\n[[scene]]\ntitle = "a"\n',
          'talk.toml: [defaults]: key "dilation": must be from 1.0 (real time) to 20.0, got 0.5'),
-        (HEAD + '[defaults]\nworkload = "iox"\n[[scene]]\ntitle = "a"\n',
-         'talk.toml: [defaults]: key "workload": unknown workload \'iox\'; choose one of: io,'
-         " cpu, blocking, pipeline, shared-state, deadlock, oversubscribe, amdahl, server"),
+        (HEAD + '[defaults]\nworkload = "io"\n[[scene]]\ntitle = "a"\n',
+         'talk.toml: [defaults]: key "workload": what a scene runs cannot have a default;'
+         " set it per scene"),
         # a key that came from [defaults] but fails in one scene
-        (HEAD + '[defaults]\nparams = { n = 5 }\n[[scene]]\ntitle = "a"\nworkload = "cpu"\n',
-         'talk.toml: scene 1 ("a"): key "params.n": unknown parameter \'n\' for cpu;'
-         " accepted: jobs, work, kind, start, fresh (set in [defaults])"),
+        (HEAD + '[defaults]\nsizes = { alarm = 2 }\n[[scene]]\ntitle = "a"\n'
+         'workload = "io"\nviews = ["timeline"]\n',
+         'talk.toml: scene 1 ("a"): key "sizes.alarm": view "alarm" is not shown in this scene;'
+         ' shown: timeline (set in [defaults])'),
     ],
 )
 def test_deck_level_mistakes(text: str, message: str) -> None:
@@ -383,3 +383,12 @@ def test_a_file_with_a_mistake_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(DeckError) as caught:
         load_deck(path)
     assert str(caught.value).startswith(f'{path}: scene 1 ("CPU"): key "mode": unknown mode')
+
+
+@pytest.mark.parametrize("key", ["workload", "mode", "params"])
+def test_what_a_scene_runs_has_no_default(key: str) -> None:
+    value = {"workload": '"io"', "mode": '"serial"', "params": "{ n = 3 }"}[key]
+    with pytest.raises(DeckError) as err:
+        parse_deck(f'title = "T"\n[defaults]\n{key} = {value}\n[[scene]]\ntitle = "x"\n', "d.toml")
+    assert str(err.value).startswith(f'd.toml: [defaults]: key "{key}": ')
+    assert "set it per scene" in str(err.value)

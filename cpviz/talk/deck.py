@@ -144,6 +144,10 @@ def parse_deck(text: str, source: str) -> Deck:
     in_defaults = _Place(source, "[defaults]")
     if "title" in defaults_raw:
         raise in_defaults.fail("title", "a title cannot have a default; each scene sets its own")
+    for key in ("workload", "mode", "params"):
+        # A default workload could never be switched off, so no scene could be a title scene.
+        if key in defaults_raw:
+            raise in_defaults.fail(key, "what a scene runs cannot have a default; set it per scene")
     _no_unknown_keys(defaults_raw, SCENE_KEYS[1:], in_defaults)
     for key, value in defaults_raw.items():
         _field(key, value, in_defaults)
