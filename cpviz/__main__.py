@@ -1,8 +1,6 @@
 """``python -m cpviz``: the same as the ``cpviz`` command."""
 
-import sys
-
-from cpviz.cli import main
+from cpviz.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
