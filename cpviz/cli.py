@@ -375,7 +375,12 @@ def _run_one(
             if view is not None:
                 progress.update(bar, completed=view.done, total=view.total or None)
                 if view.result is not None:
-                    return dict(view.result.as_dict())
+                    out = dict(view.result.as_dict())
+                    points = model.sweeps.get(run_id, [])
+                    if points:
+                        # What a sweep measured at each worker count, with any law beside it.
+                        out["sweep"] = [{"x": p.x, **dict(p.figures)} for p in points]
+                    return out
             time.sleep(0.05)
 
 
@@ -403,13 +408,15 @@ def _print_result(result: dict[str, Any]) -> None:
         ("loop freezes", str(len(result["incidents"]))),
     ]
     core = {"workload", "mode", "params", "outcome", "wall_s", "cpu_s", "parallelism", "speedup",
-            "speedup_basis", "tasks", "steps", "incidents", "max_loop_lag_s"}
+            "speedup_basis", "tasks", "steps", "incidents", "max_loop_lag_s", "sweep"}
     for key, value in result.items():
         if key not in core:
             rows.append((key.replace("_", " "), _fmt_extra(value)))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    if result.get("sweep"):
+        console.print(_sweep_table(result["sweep"]))
     for inc in result["incidents"][:10]:
         where = f"{inc['file']}:{inc['line']} in {inc['function']}" if inc["file"] else "?"
         console.print(
@@ -473,6 +480,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print_table(report)
     failed = [r for r in report["rows"] if r["outcome"] != "completed"]
     return 1 if failed else 0
+
+
+def _sweep_table(points: list[dict[str, float]]) -> Any:
+    """One column per measured figure, one row per worker count."""
+    from rich.table import Table
+
+    names = list(dict.fromkeys(k for p in points for k in p if k != "x"))
+    table = Table(title="sweep: measured at each worker count")
+    table.add_column("workers", justify="right")
+    for name in names:
+        table.add_column(name.replace("_", " "), justify="right")
+    for p in points:
+        table.add_row(f"{p['x']:g}", *(_fmt_extra(p[n]) if n in p else "—" for n in names))
+    return table
 
 
 def _fmt_extra(value: Any) -> str:

@@ -140,3 +140,20 @@ def test_a_tiny_oversubscribe_sweep_reports_throughput_and_switches(lab: Lab, mo
     startups = [p for p in model.phases[run_id] if p.name == "startup"]
     assert len(startups) == len(counts)
     assert model.runs[run_id].done == len(counts) * 4
+
+
+def test_cpviz_run_prints_the_sweep_with_the_law_beside_it() -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "cpviz", "run", "amdahl", "--set", "max_workers=2",
+         "--set", "work=400000", "--set", "serial=0.5", "--json"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr
+    sweep = json.loads(out.stdout)["sweep"]
+    assert [p["x"] for p in sweep] == [1.0, 2.0]
+    assert [round(p["law"], 6) for p in sweep] == [1.0, round(1 / (0.5 + 0.5 / 2), 6)]
+    assert all(p["speedup"] > 0 and p["wall_s"] > 0 for p in sweep)
