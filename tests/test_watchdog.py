@@ -165,3 +165,37 @@ def test_classify_tells_user_library_and_engine_code_apart() -> None:
     assert classify(base.__file__) == "library"
     assert classify(lab.__file__) == "engine"
     assert classify(blocking.__file__) == "user"
+
+
+def test_a_freeze_is_named_by_where_it_spent_most_of_its_time() -> None:
+    """The start's single snapshot can land on a brief first call; the stack is sampled on
+    while the loop stays frozen, and the end names the place most samples saw."""
+    clock = MonotonicClock()
+    events: list[Event] = []
+    watchdog = Watchdog(events.append, clock, threshold_s=0.1)
+
+    def brief() -> None:
+        time.sleep(0.2)  # BRIEF-LINE
+
+    def long() -> None:
+        time.sleep(1.0)  # LONG-LINE
+
+    async def main() -> None:
+        watchdog.attach(asyncio.get_running_loop())
+        await asyncio.sleep(0.05)
+        brief()
+        long()
+        await asyncio.sleep(0.05)
+        watchdog.detach()
+
+    asyncio.run(main())
+    (start,) = [e for e in events if isinstance(e, IncidentStart)]
+    (end,) = [e for e in events if isinstance(e, IncidentEnd)]
+    assert end.samples > 1
+    named = end.culprit if end.culprit is not None else start.culprit
+    assert named is not None and named.function == "long"
+    assert named.line == _line_of("LONG-LINE")
+    if start.culprit is not None and start.culprit.function == "brief":
+        assert end.culprit is not None and end.blocking_call == "time.sleep"
+    (record,) = watchdog.incidents_between(0.0, clock.now())
+    assert record.function == "long" and record.line == _line_of("LONG-LINE")

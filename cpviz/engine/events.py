@@ -112,6 +112,12 @@ class IncidentEnd:
     t: float
     incident_id: int
     duration_s: float
+    #: The culprit seen most often while the loop stayed frozen, when that is not the one
+    #: :class:`IncidentStart` named (its single snapshot can land on a brief last step).
+    culprit: Frame | None = None
+    blocking_call: str | None = None
+    #: Stack samples taken during the freeze, the first one included.
+    samples: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -239,6 +239,9 @@ class Model:
                 for inc in reversed(self.incidents):
                     if inc.incident_id == ev.incident_id:
                         inc.end = inc.since + ev.duration_s
+                        if ev.culprit is not None:
+                            # Most of the freeze was spent elsewhere than the first snapshot.
+                            inc.culprit, inc.blocking_call = ev.culprit, ev.blocking_call
                         break
                 self._note(ev.t)
             elif kind is LoopLag:

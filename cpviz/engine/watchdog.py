@@ -14,6 +14,7 @@ selectors.py" tells nobody what to fix.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import linecache
 import os
@@ -23,9 +24,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
-from typing import Literal
+from typing import Any, Literal
 
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import (
@@ -39,6 +40,10 @@ from cpviz.engine.events import (
 
 #: Incidents the watchdog remembers for run results (a run asks only about its own interval).
 MAX_HISTORY = 1000
+#: While the loop stays frozen, its stack is sampled again every this many polls (20 ms at the
+#: default 5 ms poll): cheap enough to cost the frozen thread nothing that shows, often enough
+#: that a freeze spent mostly in one place is named by that place.
+SAMPLE_EVERY = 4
 
 _CPVIZ_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WORKLOADS_DIR = os.path.join(_CPVIZ_DIR, "workloads")
@@ -194,6 +199,35 @@ class _Open:
     incident_id: int
     since: float
     start: IncidentStart
+    #: Culprits seen while frozen: (file, line, function) -> [count, frame, blocking call].
+    tally: dict[tuple[str, int, str], list[Any]] = field(default_factory=dict)
+    samples: int = 0
+
+    def count(self, culprit: Frame | None, call: str | None) -> None:
+        self.samples += 1
+        if culprit is None:
+            return
+        key = (culprit.file, culprit.line, culprit.function)
+        seen = self.tally.get(key)
+        if seen is None:
+            self.tally[key] = [1, culprit, call]
+        else:
+            seen[0] += 1
+
+    def verdict(self) -> tuple[Frame, str | None] | None:
+        """The culprit seen most often, if it is not the one the start named."""
+        if not self.tally:
+            return None
+        count, frame, call = max(self.tally.values(), key=lambda seen: seen[0])
+        first = self.start.culprit
+        if first is not None and (frame.file, frame.line, frame.function) == (
+            first.file, first.line, first.function
+        ):
+            return None
+        first_count = 0
+        if first is not None:
+            first_count = self.tally.get((first.file, first.line, first.function), [0])[0]
+        return (frame, call) if count > first_count else None
 
 
 class Watchdog:
@@ -278,9 +312,7 @@ class Watchdog:
         with self._lock:
             opened, self._open = self._open, None
         if opened is not None:
-            duration = now - opened.since
-            self._emit(IncidentEnd(now, opened.incident_id, duration))
-            self._finish(opened.incident_id, duration)
+            self._close(opened, now, now - opened.since)
         if now - self._last_lag_report >= self.lag_report_s:
             self._emit(LoopLag(now, self._worst_lag))
             self._worst_lag = 0.0
@@ -289,24 +321,49 @@ class Watchdog:
             self._expected = now + self.beat_s
             self._timer = self._loop.call_later(self.beat_s, self._beat)
 
-    def _finish(self, incident_id: int, duration: float) -> None:
-        entry = self.history.get(incident_id)
+    def _close(self, opened: _Open, now: float, duration: float) -> None:
+        """End an incident, naming the culprit the freeze spent most of its samples in."""
+        verdict = opened.verdict()
+        culprit, call = verdict if verdict is not None else (None, None)
+        self._emit(IncidentEnd(now, opened.incident_id, duration, culprit, call,
+                               opened.samples))
+        entry = self.history.get(opened.incident_id)
         if entry is not None:
-            self.history[incident_id] = (entry[0], duration)
+            start = entry[0]
+            if verdict is not None:
+                start = dataclasses.replace(start, culprit=culprit, blocking_call=call)
+            self.history[opened.incident_id] = (start, duration)
 
     # -- watchdog thread ------------------------------------------------------------------------
 
     def _is_open(self) -> bool:
         return self._open is not None
 
+    def _sample(self) -> None:
+        """One more look at the frozen loop thread's stack, tallied for the incident's end."""
+        frame = sys._current_frames().get(self._loop_thread or -1)
+        _stack, culprit, call = capture_stack(frame)
+        del frame
+        with self._lock:
+            opened = self._open
+            if opened is not None:
+                opened.count(culprit, call)
+
     def _watch(self) -> None:
         sleep = time.sleep
+        polls = 0
         while not self._stop.is_set():
             sleep(self.poll_s)
             last = self._last_beat
             now = self.clock.now()
-            if now - last <= self.threshold_s or self._open is not None:
+            if self._open is not None:
+                polls += 1
+                if polls % SAMPLE_EVERY == 0:
+                    self._sample()
                 continue
+            if now - last <= self.threshold_s:
+                continue
+            polls = 0
             # The moment the freeze was seen, before the (possibly GIL-starved) stack capture.
             detected = now
             frame = sys._current_frames().get(self._loop_thread or -1)
@@ -323,8 +380,10 @@ class Watchdog:
                     id(task) if task is not None else 0,
                 )
                 turned = self._last_beat != last
+                opened = _Open(incident_id, last, start)
+                opened.count(culprit, call)
                 if not turned:
-                    self._open = _Open(incident_id, last, start)
+                    self._open = opened
                 self.history[incident_id] = (start, None)
                 if len(self.history) > MAX_HISTORY:
                     del self.history[next(iter(self.history))]
@@ -332,9 +391,7 @@ class Watchdog:
             if turned:
                 # The loop came back while the stack was being read: the freeze was real and
                 # lasted until that beat, so it is reported, and closed, all the same.
-                duration = self._last_beat - last
-                self._finish(incident_id, duration)
-                self._emit(IncidentEnd(self.clock.now(), incident_id, duration))
+                self._close(opened, self.clock.now(), self._last_beat - last)
 
     # -- results --------------------------------------------------------------------------------
 
