@@ -32,6 +32,7 @@ from cpviz.widgets import (
     WorkloadChoice,
 )
 from cpviz.widgets._format import fmt_seconds, fmt_window
+from cpviz.widgets.measures import MAX_LINES as MEASURE_LINES
 from cpviz.widgets.seek_screen import SeekScreen
 
 #: Timeline windows that ``+`` and ``-`` step through, in seconds.
@@ -250,6 +251,8 @@ class CpvizApp(App[None]):
         self.lanes.show(now)
         self.timeline.show(now, self.window_s)
         info = self._selected_info()
+        height = self.size.height
+        self.measures.max_lines = 1 if height < 32 else (5 if height < 46 else MEASURE_LINES)
         self.measures.show(now, self.window_s, info.key if info is not None else None,
                            self.timeline.axis_width())
         self.alarm.show(now)

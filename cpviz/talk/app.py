@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -251,10 +252,24 @@ class TalkApp(CpvizApp, inherit_bindings=False):
             self.alarm.styles.height = f"{sizes['alarm']}fr"
         stage = self.query_one("#stage")
         stage.set_class(not views, "-title-only")
+        self._fit_title()
         self._stage_title.text = scene.title
         self._caption.update(scene.caption)
         self._caption.display = bool(scene.caption)
         self._notes.update(scene.notes or "(no notes for this scene)")
+
+    def _fit_title(self) -> None:
+        """Big letters take the whole stage in a title scene; with views under them, one line
+        of them on a short terminal (else two), and plain bold text when the title needs more."""
+        if not self.scene.views:
+            self._stage_title.max_rows = None
+        else:
+            self._stage_title.max_rows = 3 if self.size.height < 32 else 7
+
+    def on_resize(self, event: events.Resize) -> None:
+        super().on_resize(event)
+        if self._stage_title.is_mounted:
+            self._fit_title()
 
     def _publish(self) -> None:
         if self.notes_channel is None:

@@ -244,6 +244,9 @@ class BigText(Widget):
     text: reactive[str] = reactive("", layout=True)
     """What to show; ``\\n`` forces a line break."""
 
+    max_rows: reactive[int | None] = reactive(None, layout=True)
+    """Most rows the big letters may take; past that the text is shown plain (short screens)."""
+
     def __init__(
         self,
         text: str = "",
@@ -270,6 +273,8 @@ class BigText(Widget):
             drawn = big_lines(line)
             pad = (width - big_width(line)) // 2
             rows.extend((" " * pad + row).rstrip() for row in drawn)
+        if self.max_rows is not None and len(rows) > self.max_rows:
+            return None
         return rows
 
     def _plain(self) -> Text:

@@ -25,7 +25,8 @@ from cpviz.widgets._format import fmt_count, level_glyph, trim
 from cpviz.widgets._line_view import LineView
 from cpviz.widgets.timeline import LABEL_W, snap_window
 
-#: Most lines the widget takes (the timeline keeps the rest).
+#: Most lines the widget takes by default (the timeline keeps the rest); the app asks for fewer
+#: on short terminals.
 MAX_LINES = 8
 #: Result figures not worth a place on the result line (shown elsewhere already).
 HIDDEN_EXTRA = frozenset({"max_loop_lag_s"})
@@ -106,6 +107,8 @@ class Measures(LineView):
         self.axis_width: int | None = None
         #: False keeps the view hidden whatever the run measured (a talk scene without it).
         self.allowed = True
+        #: Lines it may take; the app lowers it on short terminals so the timeline keeps rows.
+        self.max_lines = MAX_LINES
         self._run: RunView | None = None
         self._lines: list[tuple[str, Any]] = []
         self._frame_key: tuple[object, ...] | None = None
@@ -125,7 +128,7 @@ class Measures(LineView):
         width = self._content_size().width
         last = self._frame(width)[2]
         key = (focus_key, model.measures_version, model.runs_version, width, axis_width, window_s,
-               last, self.allowed)
+               last, self.allowed, self.max_lines)
         if key == self._frame_key:
             return
         self._frame_key = key
@@ -134,7 +137,7 @@ class Measures(LineView):
         # Each of these relayouts the screen when assigned, even to the same value.
         if self.display != bool(self._lines):
             self.display = bool(self._lines)
-        height = min(MAX_LINES, len(self._lines)) + 2  # the border
+        height = min(self.max_lines, len(self._lines)) + 2  # the border
         if self._lines and (self.styles.height is None or self.styles.height.value != height):
             self.styles.height = height
         run = self._run
@@ -187,10 +190,11 @@ class Measures(LineView):
             items = [(k, v) for k, v in run.result.extra if k not in HIDDEN_EXTRA]
             if items:
                 lines.append(("result", items))
-        if len(lines) > MAX_LINES:
+        most = self.max_lines
+        if len(lines) > most:
             # Keep the result line: it is the run's verdict.
-            lines = lines[: MAX_LINES - 1] + lines[-1:] if lines[-1][0] == "result" \
-                else lines[:MAX_LINES]
+            lines = lines[: most - 1] + lines[-1:] if lines[-1][0] == "result" and most > 1 \
+                else lines[:most]
         return lines
 
     # -- geometry (the timeline's, so columns line up) -------------------------------------------
