@@ -84,8 +84,9 @@ async def render(
     """The screen of ``path`` at ``at`` seconds (after pressing ``press``), as SVG text."""
     app = replay_app(path, at)
     async with app.run_test(size=size) as pilot:
-        await settle(app)
-        await pilot.pause()
+        for _ in range(2):  # the second frame draws on the layout the first one settled
+            await settle(app)
+            await pilot.pause()
         for key in press:
             await pilot.press(key)
         await settle(app)

@@ -22,10 +22,13 @@ SMALL = (80, 24)
 
 
 async def _settle(pilot: Pilot[None]) -> None:
+    """Two frames: the first may change a view's height (the measures view sizes itself to
+    its run), and the views lay out again; the second draws on the settled layout."""
     app = pilot.app
     assert isinstance(app, CpvizApp)
-    await settle(app)
-    await pilot.pause()
+    for _ in range(2):
+        await settle(app)
+        await pilot.pause()
 
 
 def app_at(name: str, at: float | str) -> CpvizApp:
