@@ -70,7 +70,9 @@ class LineView(ScrollView):
     def _painted_line(self, y: int, key: Hashable, strip: Strip) -> Strip:
         """Note what line ``y`` shows, and style it for Textual; for ``render_line``."""
         self._painted[y] = (key, strip)
-        return strip.apply_style(self._base_style())
+        # Simplified, so a line built in pieces on one frame and whole on another hands Textual
+        # the same segments (the same picture either way, but screenshots hash the segments).
+        return strip.apply_style(self._base_style()).simplify()
 
     def _update_line(self, y: int, key: Hashable, build: Callable[[], Strip]) -> None:
         """Repaint content line ``y`` only if the strip for ``key`` differs from the one shown."""
