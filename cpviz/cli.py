@@ -435,16 +435,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cpviz.engine.lab import affinity_supported, pinned_cpus
     from cpviz.proof import Row, print_table, run_bench
 
-    if args.cores is not None:
-        if not affinity_supported():
-            raise UsageError("--cores needs CPU affinity, which this platform does not offer")
-        try:
-            pinned_cpus(args.cores)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    lab = _lab(args, catalogue())  # checks --cores before anything runs
     err = Console(stderr=True)
     previous = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -465,10 +458,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 if not err.is_terminal:
                     print(f"cpviz bench: {index + 1}/{total} {row.name}", file=sys.stderr)
 
-            report = run_bench(
-                args.quick, on_row, threshold_s=args.threshold_ms / 1000.0,
-                pin_cores=args.cores,
-            )
+            report = run_bench(lab, args.quick, on_row)
     except KeyboardInterrupt:
         print("cpviz: interrupted; every run was stopped", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -14,9 +14,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cpviz import __version__
+
+if TYPE_CHECKING:
+    from cpviz.engine.lab import Lab
 
 Settings = dict[str, Any]
 
@@ -156,18 +159,13 @@ def verdict(m: Measured, cores: int) -> str:
 
 
 def run_bench(
-    quick: bool,
-    on_row: Callable[[int, int, Row], None] | None = None,
-    *,
-    threshold_s: float = 0.1,
-    pin_cores: int | None = None,
+    lab: Lab, quick: bool, on_row: Callable[[int, int, Row], None] | None = None
 ) -> dict[str, Any]:
-    """Run every row in one lab; returns the JSON shape ``cpviz bench --json`` prints."""
-    from cpviz.engine.lab import Lab
+    """Run every row in ``lab`` (not yet started; closed at the end); returns the JSON shape
+    ``cpviz bench --json`` prints."""
     from cpviz.engine.model import Model
     from cpviz.workloads.registry import find
 
-    lab = Lab(threshold_s=threshold_s, pin_cores=pin_cores)
     model = Model(lab.cores)
     rows = plan(lab.cores, quick)
     out: list[Measured] = []
@@ -204,7 +202,7 @@ def run_bench(
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cores": lab.cores,
-        "pinned_cores": pin_cores,
+        "pinned_cores": len(lab.pinned) if lab.pinned is not None else None,
         "quick": quick,
         "total_s": round(time.perf_counter() - started, 3),
         "rows": [m.as_dict() for m in out],

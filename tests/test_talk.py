@@ -10,6 +10,7 @@ from cpviz.engine.clock import ManualClock
 from cpviz.engine.source import ScriptedController, ScriptedSource
 from cpviz.talk.app import BlankScreen, TalkApp, speed_label
 from cpviz.talk.deck import Deck, builtin_deck, parse_deck
+from cpviz.talk.notes import NotesState
 from cpviz.workloads.registry import catalogue
 
 pytestmark = pytest.mark.anyio
@@ -21,13 +22,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def make(deck: Deck, notes: list[dict[str, object]] | None = None) -> tuple[TalkApp,
-                                                                         ScriptedController]:
+def make(deck: Deck, notes: list[NotesState] | None = None) -> tuple[TalkApp,
+                                                                  ScriptedController]:
     controller = ScriptedController(tuple(w.info() for w in catalogue()))
     source = ScriptedSource([], ManualClock(10.0), 2)
 
     class Channel:
-        def publish(self, state: dict[str, object]) -> None:
+        def publish(self, state: NotesState) -> None:
             if notes is not None:
                 notes.append(state)
 
@@ -40,7 +41,7 @@ async def settle(app: TalkApp) -> None:
 
 async def test_the_builtin_deck_steps_through_every_scene_cleanly() -> None:
     deck = builtin_deck()
-    notes: list[dict[str, object]] = []
+    notes: list[NotesState] = []
     app, controller = make(deck, notes)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app)

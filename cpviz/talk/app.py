@@ -27,7 +27,8 @@ from cpviz.app import CpvizApp
 from cpviz.engine.replay import ReplaySource
 from cpviz.engine.source import Controller, Source
 from cpviz.talk.deck import Deck, Scene
-from cpviz.talk.theme import register_talk_themes
+from cpviz.talk.notes import NotesState, scene_state
+from cpviz.talk.theme import next_theme, register_talk_themes
 from cpviz.widgets.big_text import BigText
 
 #: Seconds a scene change waits for the last scene's runs to stop before saying so.
@@ -41,7 +42,7 @@ class SceneRecorder(Protocol):
 
 
 class NotesChannel(Protocol):
-    def publish(self, state: dict[str, Any]) -> None: ...
+    def publish(self, state: NotesState) -> None: ...
 
 
 class BlankScreen(Screen[None]):
@@ -272,21 +273,10 @@ class TalkApp(CpvizApp, inherit_bindings=False):
             self._fit_title()
 
     def _publish(self) -> None:
-        if self.notes_channel is None:
-            return
-        scenes = self.deck.scenes
-        scene = self.scene
-        self.notes_channel.publish({
-            "deck": self.deck.title,
-            "index": self.index,
-            "count": len(scenes),
-            "title": scene.title,
-            "caption": scene.caption,
-            "notes": scene.notes,
-            "next": scenes[self.index + 1].title if self.index + 1 < len(scenes) else None,
-            "dilation": scene.dilation,
-            "blank": isinstance(self.screen, BlankScreen),
-        })
+        if self.notes_channel is not None:
+            self.notes_channel.publish(
+                scene_state(self.deck, self.index, blank=isinstance(self.screen, BlankScreen))
+            )
 
     # -- presenting -----------------------------------------------------------------------------
 
@@ -304,8 +294,7 @@ class TalkApp(CpvizApp, inherit_bindings=False):
     def action_next_theme(self) -> None:
         if not self._themes:
             return
-        at = self._themes.index(self.theme) if self.theme in self._themes else -1
-        self.theme = self._themes[(at + 1) % len(self._themes)]
+        self.theme = next_theme(self._themes, self.theme)
         self.notify(f"theme: {self.theme}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
