@@ -1,6 +1,6 @@
 """Detection latency: how soon after a freeze begins the watchdog raises the alarm.
 
-A workload of this script's own runs on a real :class:`~cpviz.engine.lab.Lab` (tracer, watchdog
+A workload of this script's own runs on a real :class:`~cpviz.agent.lab.Lab` (tracer, watchdog
 and sampler all attached, as in the app) and freezes the lab loop with a 500 ms ``time.sleep``.
 Just before the call it stamps the time on the watchdog's own clock; the lab's stream is a
 subclass whose ``put`` stamps the moment the watchdog emits ``IncidentStart``. The figure is
@@ -37,9 +37,9 @@ from _common import leftovers
 
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import Event, IncidentStart
-from cpviz.engine.lab import Lab
+from cpviz.agent.lab import Lab
 from cpviz.engine.stream import EventStream
-from cpviz.engine.watchdog import Watchdog
+from cpviz.agent.watchdog import Watchdog
 from cpviz.workloads.registry import RunContext, Workload
 
 FREEZE_S = 0.5

@@ -25,7 +25,7 @@ import time
 import anyio
 from _common import leftovers
 
-from cpviz.engine.lab import Lab
+from cpviz.agent.lab import Lab
 from cpviz.engine.model import Model
 
 CALLS = 1000

@@ -29,7 +29,7 @@ from typing import Any
 
 from _common import leftovers
 
-from cpviz.engine.lab import Lab, LabController
+from cpviz.agent.lab import Lab, LabController
 from cpviz.engine.source import LiveSource
 
 TARGET = 0.05

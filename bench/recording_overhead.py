@@ -41,7 +41,7 @@ from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.model import Model
 from cpviz.engine.recording import Header, Recorder, load
 from cpviz.engine.stream import EventStream
-from cpviz.engine.tracer import Tracer
+from cpviz.agent.tracer import Tracer
 
 #: The app's default frame rate: how often it drains the stream.
 DRAIN_HZ = 25.0

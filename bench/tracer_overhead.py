@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from _common import EXPECTED_STEPS, step_heavy
 
 from cpviz.engine.events import Event, TaskSpawn, TaskStep
-from cpviz.engine.tracer import Tracer
+from cpviz.agent.tracer import Tracer
 
 TARGET = 1.3
 

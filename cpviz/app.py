@@ -20,7 +20,8 @@ from textual.widgets import Footer, Header
 from cpviz.engine.model import Model
 from cpviz.engine.recording import RecorderStatus
 from cpviz.engine.replay import ReplaySource
-from cpviz.engine.source import Controller, Source, WorkloadInfo
+from cpviz.engine.contract import WorkloadInfo
+from cpviz.engine.source import Controller, Source
 from cpviz.widgets import (
     BlockingAlarm,
     CoreLanes,

@@ -297,7 +297,7 @@ def _workload(name: str) -> tuple[Workload, tuple[Workload, ...]]:
 
 def _lab(args: argparse.Namespace, workloads: Sequence[Workload]) -> Any:
     """A lab with the probe settings of the command line; bad ``--cores`` is a usage error."""
-    from cpviz.engine.lab import Lab
+    from cpviz.agent.lab import Lab
 
     try:
         return Lab(
@@ -569,7 +569,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
             "WORKLOAD --json'"
         )
     from cpviz.app import CpvizApp
-    from cpviz.engine.lab import LabController
+    from cpviz.agent.lab import LabController
     from cpviz.engine.source import LiveSource
 
     lab = _lab(args, workloads)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cpviz import __version__
 
 if TYPE_CHECKING:
-    from cpviz.engine.lab import Lab
+    from cpviz.agent.lab import Lab
 
 Settings = dict[str, Any]
 

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from cpviz.engine.events import Phase, RunResult
-from cpviz.engine.lab import Lab
+from cpviz.agent.lab import Lab
 from cpviz.engine.model import Model
 from cpviz.workloads import _jobs
 from cpviz.workloads.cpu import START_METHODS, ThreadCrew

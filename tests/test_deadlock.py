@@ -14,9 +14,9 @@ import anyio
 import pytest
 
 from cpviz.engine.events import Event, RunEnd, RunResult, StallEnd, StallStart, Waiter
-from cpviz.engine.lab import Lab
-from cpviz.engine.progress import describe
-from cpviz.engine.tracer import RUN_ID, Tracer
+from cpviz.agent.lab import Lab
+from cpviz.agent.progress import describe
+from cpviz.agent.tracer import RUN_ID, Tracer
 from cpviz.workloads._jobs import spin
 from cpviz.workloads.registry import Param, RunContext, Workload, catalogue
 

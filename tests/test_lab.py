@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from cpviz.engine.events import RunResult
-from cpviz.engine.lab import Lab
+from cpviz.agent.lab import Lab
 from cpviz.engine.model import Model
 
 

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from cpviz.engine.events import Event, RunResult
-from cpviz.engine.lab import Lab
+from cpviz.agent.lab import Lab
 from cpviz.engine.model import Model
 from cpviz.workloads import pipeline
 from cpviz.workloads.registry import Meter, RunContext, WorkloadError, find

@@ -6,7 +6,7 @@ import pytest
 
 from cpviz import proof
 from cpviz.cli import main
-from cpviz.engine.lab import Lab
+from cpviz.agent.lab import Lab
 
 
 def test_the_plan_covers_the_comparisons_the_table_promises() -> None:

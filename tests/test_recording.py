@@ -44,7 +44,7 @@ from cpviz.engine.events import (
     TaskStep,
     Waiter,
 )
-from cpviz.engine.lab import Lab
+from cpviz.agent.lab import Lab
 from cpviz.engine.recording import (
     EVENT_TYPES,
     MAX_LINE_BYTES,

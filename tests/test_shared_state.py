@@ -9,7 +9,7 @@ from types import FrameType
 
 import pytest
 
-from cpviz.engine.lab import Lab
+from cpviz.agent.lab import Lab
 from cpviz.engine.model import Model
 from cpviz.workloads import shared_state
 from cpviz.workloads.registry import WorkloadError, find

@@ -125,7 +125,7 @@ def test_replay_dir_needs_every_scene_recorded(
 
 
 async def test_on_a_real_lab_each_scene_starts_only_after_the_last_one_stopped() -> None:
-    from cpviz.engine.lab import Lab, LabController
+    from cpviz.agent.lab import Lab, LabController
     from cpviz.engine.source import LiveSource
 
     deck = parse_deck(

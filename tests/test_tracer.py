@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from cpviz.engine.events import Event, TaskSpawn, TaskStep
-from cpviz.engine.tracer import RUN_ID, Tracer
+from cpviz.agent.tracer import RUN_ID, Tracer
 
 
 def _trace(main_factory, capacity: int = 1 << 12) -> list[Event]:

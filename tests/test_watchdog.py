@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import Event, IncidentEnd, IncidentStart, LoopLag
-from cpviz.engine.watchdog import Watchdog, classify
+from cpviz.agent.watchdog import Watchdog, classify
 
 HERE = Path(__file__).resolve()
 
@@ -158,7 +158,7 @@ def test_a_responsive_loop_raises_nothing_and_reports_lag() -> None:
 def test_classify_tells_user_library_and_engine_code_apart() -> None:
     import asyncio.base_events as base
 
-    import cpviz.engine.lab as lab
+    import cpviz.agent.lab as lab
     import cpviz.workloads.blocking as blocking
 
     assert classify(str(HERE)) == "user"

@@ -46,7 +46,8 @@ from typing import Any, BinaryIO, Literal
 
 from cpviz import __version__
 from cpviz.engine.events import Event, StreamGap
-from cpviz.engine.source import ParamInfo, WorkloadInfo, event_time
+from cpviz.engine.contract import ParamInfo, WorkloadInfo
+from cpviz.engine.source import event_time
 
 FORMAT = "cpviz-recording"
 VERSION = 1

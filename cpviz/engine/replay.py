@@ -25,7 +25,8 @@ from typing import Any
 from cpviz.engine.clock import Clock, MonotonicClock
 from cpviz.engine.events import Event, IncidentStart, RunEnd, RunStart, StallStart
 from cpviz.engine.recording import Recording
-from cpviz.engine.source import WorkloadInfo, event_time
+from cpviz.engine.contract import WorkloadInfo
+from cpviz.engine.source import event_time
 
 #: Playback speeds, slowest first: the steps ``faster()`` and ``slower()`` move through.
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)

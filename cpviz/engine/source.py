@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cpviz.engine.clock import Clock
+from cpviz.engine.contract import ParamInfo, WorkloadInfo
 from cpviz.engine.events import Event
 from cpviz.engine.stream import EventStream
 
@@ -27,33 +28,6 @@ class Source(Protocol):
     def poll(self) -> list[Event]:
         """Everything new since the last poll."""
         ...
-
-
-@dataclass(frozen=True)
-class ParamInfo:
-    """A workload parameter as the UI and ``cpviz list`` show it."""
-
-    name: str
-    kind: str
-    default: Any
-    low: Any
-    high: Any
-    help: str
-    #: Whether it may change while a run is going.
-    live: bool = False
-    #: The accepted values of a choice parameter (kind ``str``); empty for numbers and flags.
-    choices: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class WorkloadInfo:
-    """What the UI needs to offer a workload: its key, modes and explanation."""
-
-    key: str
-    title: str
-    modes: tuple[str, ...]
-    params: tuple[ParamInfo, ...]
-    explanation: str
 
 
 class Controller(Protocol):

@@ -101,7 +101,7 @@ def _notes_server() -> Any:
 
 
 def _talk_live(deck: Deck, args: argparse.Namespace, lab_factory: Any) -> int:
-    from cpviz.engine.lab import LabController
+    from cpviz.agent.lab import LabController
     from cpviz.engine.source import LiveSource
     from cpviz.talk.app import TalkApp
 

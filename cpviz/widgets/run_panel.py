@@ -15,7 +15,7 @@ from textual.widgets import Static
 
 from cpviz.engine.events import RunResult
 from cpviz.engine.model import Model, RunView
-from cpviz.engine.source import WorkloadInfo
+from cpviz.engine.contract import WorkloadInfo
 from cpviz.widgets._format import fmt_seconds, trim
 
 #: Finished runs listed, newest last.

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 
 from cpviz.workloads.cpu import kind_param, measured, open_team
-from cpviz.workloads.registry import Param, RunContext, Workload, WorkloadError
+from cpviz.engine.contract import Param, RunContext, Workload, WorkloadError
 
 EXPLANATION = (
     "One job of W units in two parts: a serial fraction s that one worker must do alone, then "

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from cpviz.workloads.registry import Param, RunContext, Workload
+from cpviz.engine.contract import Param, RunContext, Workload
 
 EXPLANATION = (
     "A few tickers wake every tick_ms, and one waiter pauses for block_ms every period_ms. "

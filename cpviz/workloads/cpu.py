@@ -22,7 +22,7 @@ import anyio.lowlevel
 
 from cpviz.engine.handoff import threadsafe_future
 from cpviz.workloads._jobs import KINDS, job
-from cpviz.workloads.registry import (
+from cpviz.engine.contract import (
     Measurement,
     Param,
     ProcessPoolHandle,

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import anyio.from_thread
 
-from cpviz.workloads.registry import Param, RunContext, Workload
+from cpviz.engine.contract import Param, RunContext, Workload
 
 EXPLANATION = (
     "Two workers, left and right, each need lock_a and lock_b at once. In tasks and threads "

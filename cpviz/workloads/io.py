@@ -13,7 +13,7 @@ import anyio
 import httpx
 
 from cpviz.workloads._server import DelayServer, ensure_open_files
-from cpviz.workloads.registry import Param, RunContext, Workload, WorkloadError
+from cpviz.engine.contract import Param, RunContext, Workload, WorkloadError
 
 EXPLANATION = (
     "N calls that each wait L (default 1000 × 200 ms, like a slow API). "

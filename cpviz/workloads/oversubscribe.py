@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cpviz.workloads.cpu import batch, kind_param, measured, open_team, usable_cores
-from cpviz.workloads.registry import Param, RunContext, Workload, WorkloadError
+from cpviz.engine.contract import Param, RunContext, Workload, WorkloadError
 
 EXPLANATION = (
     "The same batch of J CPU jobs is handed to 1, 2, 4 … up to max_workers workers, a fresh set "

@@ -25,7 +25,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from cpviz.workloads._jobs import spin
-from cpviz.workloads.registry import Param, RunContext, Workload
+from cpviz.engine.contract import Param, RunContext, Workload
 
 EXPLANATION = (
     "A producer sends numbered messages into a bounded channel (an anyio memory stream of size "

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from cpviz.workloads.registry import Param, RunContext, Workload
+from cpviz.engine.contract import Param, RunContext, Workload
 
 EXPLANATION = (
     "Workers each add 1 to one shared counter, increments times, by reading it, pausing for "

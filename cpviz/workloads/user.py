@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 
-from cpviz.workloads.registry import RunContext, Workload, WorkloadError
+from cpviz.engine.contract import RunContext, Workload, WorkloadError
 
 
 def is_user_spec(spec: str) -> bool:

@@ -28,21 +28,20 @@ import psutil
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import Event, Metric, Phase, RunEnd, RunProgress, RunResult, RunStart
 from cpviz.engine.handoff import threadsafe_future
-from cpviz.engine.progress import ProgressDetector
+from cpviz.agent.progress import ProgressDetector
 from cpviz.engine.sampler import CoreSampler, Watched, own_threads
-from cpviz.engine.source import WorkloadInfo
+from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.stream import EventStream
-from cpviz.engine.tracer import RUN_ID, Tracer
-from cpviz.engine.watchdog import Watchdog
-from cpviz.workloads._jobs import hello, worker_init
-from cpviz.workloads.registry import (
+from cpviz.agent.tracer import RUN_ID, Tracer
+from cpviz.agent.watchdog import Watchdog
+from cpviz.engine.contract import (
     Measurement,
     Meter,
     RunContext,
     Workload,
     WorkloadError,
-    catalogue,
 )
+from cpviz.workloads._jobs import hello, worker_init
 
 #: How often the lab samples the gauges runs registered (queue depth, latency percentiles).
 GAUGE_HZ = 20.0
@@ -142,7 +141,7 @@ class Lab:
                     "(Linux and Windows have it; macOS does not)"
                 )
             self.pinned = pinned_cpus(pin_cores)
-        self._workloads = tuple(workloads) if workloads is not None else catalogue()
+        self._workloads = tuple(workloads) if workloads is not None else _catalogue()
         self.tracer = Tracer(origin=clock.origin, track_runs=True)
         self.watchdog = Watchdog(self.stream.put, clock, threshold_s=threshold_s)
         #: No-progress alarm (C13): a run quiet for ``stall_s`` with nothing to wake it.
@@ -678,3 +677,9 @@ class LabController:
 
     def close(self) -> None:
         self.lab.close()
+
+
+def _catalogue() -> tuple[Workload, ...]:
+    from cpviz.workloads.registry import catalogue
+
+    return catalogue()

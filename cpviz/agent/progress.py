@@ -56,8 +56,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import Event, StallEnd, StallStart, Waiter
-from cpviz.engine.tracer import Tracer
-from cpviz.engine.watchdog import call_text, capture_stack, classify, describe_frames
+from cpviz.agent.tracer import Tracer
+from cpviz.agent.watchdog import call_text, capture_stack, classify, describe_frames
 
 #: Objects whose waits only another task (or thread) of the program can end.
 PRIMITIVES: tuple[type, ...] = (
