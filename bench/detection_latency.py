@@ -35,11 +35,11 @@ from typing import Any
 
 from _common import leftovers
 
+from cpviz.agent.lab import Lab
+from cpviz.agent.watchdog import Watchdog
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import Event, IncidentStart
-from cpviz.agent.lab import Lab
 from cpviz.engine.stream import EventStream
-from cpviz.agent.watchdog import Watchdog
 from cpviz.workloads.registry import RunContext, Workload
 
 FREEZE_S = 0.5

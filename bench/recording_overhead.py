@@ -37,11 +37,11 @@ from dataclasses import dataclass
 
 from _common import EXPECTED_STEPS, leftovers, step_heavy
 
+from cpviz.agent.tracer import Tracer
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.model import Model
 from cpviz.engine.recording import Header, Recorder, load
 from cpviz.engine.stream import EventStream
-from cpviz.agent.tracer import Tracer
 
 #: The app's default frame rate: how often it drains the stream.
 DRAIN_HZ = 25.0

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from _common import EXPECTED_STEPS, step_heavy
 
-from cpviz.engine.events import Event, TaskSpawn, TaskStep
 from cpviz.agent.tracer import Tracer
+from cpviz.engine.events import Event, TaskSpawn, TaskStep
 
 TARGET = 1.3
 

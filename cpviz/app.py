@@ -17,10 +17,10 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Footer, Header
 
+from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.model import Model
 from cpviz.engine.recording import RecorderStatus
 from cpviz.engine.replay import ReplaySource
-from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.source import Controller, Source
 from cpviz.widgets import (
     BlockingAlarm,

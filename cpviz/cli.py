@@ -568,8 +568,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
             "the live screen needs an interactive terminal; for scripts use 'cpviz run "
             "WORKLOAD --json'"
         )
-    from cpviz.app import CpvizApp
     from cpviz.agent.lab import LabController
+    from cpviz.app import CpvizApp
     from cpviz.engine.source import LiveSource
 
     lab = _lab(args, workloads)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from cpviz.engine.events import Phase, RunResult
 from cpviz.agent.lab import Lab
+from cpviz.engine.events import Phase, RunResult
 from cpviz.engine.model import Model
 from cpviz.workloads import _jobs
 from cpviz.workloads.cpu import START_METHODS, ThreadCrew

@@ -13,10 +13,10 @@ from typing import Any
 import anyio
 import pytest
 
-from cpviz.engine.events import Event, RunEnd, RunResult, StallEnd, StallStart, Waiter
 from cpviz.agent.lab import Lab
 from cpviz.agent.progress import describe
 from cpviz.agent.tracer import RUN_ID, Tracer
+from cpviz.engine.events import Event, RunEnd, RunResult, StallEnd, StallStart, Waiter
 from cpviz.workloads._jobs import spin
 from cpviz.workloads.registry import Param, RunContext, Workload, catalogue
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from cpviz.engine.events import RunResult
 from cpviz.agent.lab import Lab
+from cpviz.engine.events import RunResult
 from cpviz.engine.model import Model
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import anyio
 import pytest
 
-from cpviz.engine.events import Event, RunResult
 from cpviz.agent.lab import Lab
+from cpviz.engine.events import Event, RunResult
 from cpviz.engine.model import Model
 from cpviz.workloads import pipeline
 from cpviz.workloads.registry import Meter, RunContext, WorkloadError, find

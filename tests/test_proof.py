@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cpviz import proof
-from cpviz.cli import main
 from cpviz.agent.lab import Lab
+from cpviz.cli import main
 
 
 def test_the_plan_covers_the_comparisons_the_table_promises() -> None:

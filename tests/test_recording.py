@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cpviz.agent.lab import Lab
 from cpviz.cli import main
 from cpviz.engine import recording
 from cpviz.engine.clock import ManualClock
@@ -44,7 +45,6 @@ from cpviz.engine.events import (
     TaskStep,
     Waiter,
 )
-from cpviz.agent.lab import Lab
 from cpviz.engine.recording import (
     EVENT_TYPES,
     MAX_LINE_BYTES,

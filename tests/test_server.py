@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from cpviz.engine.events import RunResult
 from cpviz.agent.lab import Lab
+from cpviz.engine.events import RunResult
 from cpviz.engine.model import Model
 from cpviz.workloads import server
 from cpviz.workloads._http import MAX_HEAD, BadRequest, Request, response, take_request

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from cpviz.engine.events import RunResult
 from cpviz.agent.lab import Lab
+from cpviz.engine.events import RunResult
 from cpviz.engine.model import Model
 from cpviz.workloads.amdahl import amdahl_speedup, split
 from cpviz.workloads.cpu import usable_cores

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from cpviz.engine.events import Event, TaskSpawn, TaskStep
 from cpviz.agent.tracer import RUN_ID, Tracer
+from cpviz.engine.events import Event, TaskSpawn, TaskStep
 
 
 def _trace(main_factory, capacity: int = 1 << 12) -> list[Event]:

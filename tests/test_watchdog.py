@@ -9,9 +9,9 @@ import threading
 import time
 from pathlib import Path
 
+from cpviz.agent.watchdog import Watchdog, classify
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import Event, IncidentEnd, IncidentStart, LoopLag
-from cpviz.agent.watchdog import Watchdog, classify
 
 HERE = Path(__file__).resolve()
 

@@ -25,22 +25,22 @@ from typing import Any
 import anyio
 import psutil
 
-from cpviz.engine.clock import MonotonicClock
-from cpviz.engine.events import Event, Metric, Phase, RunEnd, RunProgress, RunResult, RunStart
-from cpviz.engine.handoff import threadsafe_future
 from cpviz.agent.progress import ProgressDetector
-from cpviz.engine.sampler import CoreSampler, Watched, own_threads
-from cpviz.engine.contract import WorkloadInfo
-from cpviz.engine.stream import EventStream
 from cpviz.agent.tracer import RUN_ID, Tracer
 from cpviz.agent.watchdog import Watchdog
+from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.contract import (
     Measurement,
     Meter,
     RunContext,
     Workload,
     WorkloadError,
+    WorkloadInfo,
 )
+from cpviz.engine.events import Event, Metric, Phase, RunEnd, RunProgress, RunResult, RunStart
+from cpviz.engine.handoff import threadsafe_future
+from cpviz.engine.sampler import CoreSampler, Watched, own_threads
+from cpviz.engine.stream import EventStream
 from cpviz.workloads._jobs import hello, worker_init
 
 #: How often the lab samples the gauges runs registered (queue depth, latency percentiles).

@@ -54,10 +54,10 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from cpviz.engine.clock import MonotonicClock
-from cpviz.engine.events import Event, StallEnd, StallStart, Waiter
 from cpviz.agent.tracer import Tracer
 from cpviz.agent.watchdog import call_text, capture_stack, classify, describe_frames
+from cpviz.engine.clock import MonotonicClock
+from cpviz.engine.events import Event, StallEnd, StallStart, Waiter
 
 #: Objects whose waits only another task (or thread) of the program can end.
 PRIMITIVES: tuple[type, ...] = (

@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from cpviz import __version__
-from cpviz.engine.events import Event, StreamGap
 from cpviz.engine.contract import ParamInfo, WorkloadInfo
+from cpviz.engine.events import Event, StreamGap
 from cpviz.engine.source import event_time
 
 FORMAT = "cpviz-recording"

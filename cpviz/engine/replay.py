@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from cpviz.engine.clock import Clock, MonotonicClock
+from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.events import Event, IncidentStart, RunEnd, RunStart, StallStart
 from cpviz.engine.recording import Recording
-from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.source import event_time
 
 #: Playback speeds, slowest first: the steps ``faster()`` and ``slower()`` move through.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cpviz.engine.clock import Clock
-from cpviz.engine.contract import ParamInfo, WorkloadInfo
+from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.events import Event
 from cpviz.engine.stream import EventStream
 

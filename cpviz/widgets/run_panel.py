@@ -13,9 +13,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.events import RunResult
 from cpviz.engine.model import Model, RunView
-from cpviz.engine.contract import WorkloadInfo
 from cpviz.widgets._format import fmt_seconds, trim
 
 #: Finished runs listed, newest last.

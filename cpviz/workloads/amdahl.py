@@ -9,8 +9,8 @@ from typing import Any
 
 import anyio
 
-from cpviz.workloads.cpu import kind_param, measured, open_team
 from cpviz.engine.contract import Param, RunContext, Workload, WorkloadError
+from cpviz.workloads.cpu import kind_param, measured, open_team
 
 EXPLANATION = (
     "One job of W units in two parts: a serial fraction s that one worker must do alone, then "

@@ -20,8 +20,6 @@ from typing import Any, Protocol
 import anyio
 import anyio.lowlevel
 
-from cpviz.engine.handoff import threadsafe_future
-from cpviz.workloads._jobs import KINDS, job
 from cpviz.engine.contract import (
     Measurement,
     Param,
@@ -30,6 +28,8 @@ from cpviz.engine.contract import (
     Workload,
     WorkloadError,
 )
+from cpviz.engine.handoff import threadsafe_future
+from cpviz.workloads._jobs import KINDS, job
 
 #: Process start methods this platform offers, in the order cpviz lists them.
 START_METHODS = tuple(

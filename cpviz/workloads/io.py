@@ -12,8 +12,8 @@ from typing import Any
 import anyio
 import httpx
 
-from cpviz.workloads._server import DelayServer, ensure_open_files
 from cpviz.engine.contract import Param, RunContext, Workload, WorkloadError
+from cpviz.workloads._server import DelayServer, ensure_open_files
 
 EXPLANATION = (
     "N calls that each wait L (default 1000 × 200 ms, like a slow API). "

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cpviz.workloads.cpu import batch, kind_param, measured, open_team, usable_cores
 from cpviz.engine.contract import Param, RunContext, Workload, WorkloadError
+from cpviz.workloads.cpu import batch, kind_param, measured, open_team, usable_cores
 
 EXPLANATION = (
     "The same batch of J CPU jobs is handed to 1, 2, 4 … up to max_workers workers, a fresh set "

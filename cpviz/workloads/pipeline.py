@@ -24,8 +24,8 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from cpviz.workloads._jobs import spin
 from cpviz.engine.contract import Param, RunContext, Workload
+from cpviz.workloads._jobs import spin
 
 EXPLANATION = (
     "A producer sends numbered messages into a bounded channel (an anyio memory stream of size "

@@ -24,10 +24,10 @@ import anyio.abc
 import anyio.lowlevel
 import httpx
 
+from cpviz.engine.contract import Param, RunContext, Workload, WorkloadError
 from cpviz.workloads._http import BadRequest, response, take_request
 from cpviz.workloads._jobs import hello, spin
 from cpviz.workloads._server import ensure_open_files
-from cpviz.engine.contract import Param, RunContext, Workload, WorkloadError
 
 EXPLANATION = (
     "A loopback HTTP server runs on the lab's event loop while a client on its own thread sends "
