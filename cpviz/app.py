@@ -540,8 +540,8 @@ class CpvizApp(App[None]):
         if mode is not None:
             self._mode_by_key[key] = mode
         params = self._params_by_key[key]
-        for name, value in self.start_settings.items():
-            params[name] = _as_bool(value) if isinstance(params.get(name), bool) else value
+        # Checked and typed once, by the command line (Workload.resolve).
+        params.update(self.start_settings)
         self._start(key)
 
     def _start(self, key: str) -> None:
@@ -574,13 +574,6 @@ def live_step(value: Any, low: Any, high: Any, direction: int) -> Any:
     if high is not None:
         nxt = min(float(high), nxt)
     return round(nxt) if isinstance(value, int) else nxt
-
-
-def _as_bool(value: Any) -> bool:
-    """``--set real=false`` arrives as text; show it as the controller will read it."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def _step(window: float, direction: int) -> float:

@@ -12,11 +12,11 @@ import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from cpviz import __version__
+from cpviz.engine.observed import ObservedError
 from cpviz.engine.recording import RecordingError
 from cpviz.record_cli import add_commands, add_record_options, finish_recording, start_recording
 from cpviz.talk.commands import TalkError, add_talk_commands
@@ -26,8 +26,11 @@ from cpviz.workloads.registry import (
     WorkloadError,
     catalogue,
     find,
-    parse_settings,
 )
+
+if TYPE_CHECKING:
+    from cpviz.engine.model import Model
+    from cpviz.engine.observed import ObservedLab
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -65,6 +68,14 @@ def _rate(low: float, high: float) -> Any:
         return value
 
     return parse
+
+
+def _setting(text: str) -> tuple[str, str]:
+    """``--set key=value``, split once here; the workload types the value (Workload.resolve)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"takes key=value, got {text!r}")
+    return name.strip(), value.strip()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         dest="settings",
         action="append",
+        type=_setting,
         default=[],
         metavar="KEY=VALUE",
         help="a parameter for the --start workload (repeatable)",
@@ -139,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         dest="settings",
         action="append",
+        type=_setting,
         default=[],
         metavar="KEY=VALUE",
         help="a parameter, e.g. --set n=500 --set real=true (repeatable)",
@@ -215,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_serve(args)
             return cmd_talk(args, lambda a: _lab(a, catalogue()))
         return cmd_tui(args)
-    except (UsageError, WorkloadError, RecordingError, TalkError, DeckError) as exc:
+    except (UsageError, WorkloadError, RecordingError, TalkError, DeckError, ObservedError) as exc:
         return _error(str(exc))
 
 
@@ -285,59 +298,80 @@ def _describe(index: int, w: Workload) -> dict[str, Any]:
 # -- run ----------------------------------------------------------------------------------------
 
 
-def _workload(name: str) -> tuple[Workload, tuple[Workload, ...]]:
-    """The workload a name means (a catalogue key or ``file.py:function``) and the lab's list."""
+def _workload(name: str) -> tuple[Workload, tuple[Workload, ...], str | None]:
+    """The workload a name means (a catalogue key or ``file.py:function``), the lab's list, and
+    the user's spec when it is their code (the observed process loads it too)."""
     from cpviz.workloads.user import is_user_spec, load_user_workload
 
     if is_user_spec(name):
         user = load_user_workload(name)
-        return user, (*catalogue(), user)
-    return find(name), catalogue()
+        return user, (*catalogue(), user), name
+    return find(name), catalogue(), None
 
 
-def _lab(args: argparse.Namespace, workloads: Sequence[Workload]) -> Any:
-    """A lab with the probe settings of the command line; bad ``--cores`` is a usage error."""
-    from cpviz.agent.lab import Lab
+def _lab(
+    args: argparse.Namespace,
+    workloads: Sequence[Workload],
+    *,
+    user: str | None = None,
+    output: TextIO | None = None,
+) -> ObservedLab:
+    """The observed side with the probe settings of the command line (not started yet); bad
+    ``--cores`` is a usage error."""
+    from cpviz.engine.observed import ObservedLab
 
     try:
-        return Lab(
+        return ObservedLab(
+            workloads,
             threshold_s=args.threshold_ms / 1000.0,
             sample_hz=args.sample_hz,
-            workloads=workloads,
             pin_cores=args.cores,
+            user=user,
+            output=output,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
+class _Terminated(Exception):
+    """SIGTERM: end like Ctrl+C, so the observed side is stopped and the terminal restored."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    workload, workloads = _workload(args.workload)
-    mode, params = workload.resolve(args.mode, parse_settings(args.settings))
+    workload, workloads, user = _workload(args.workload)
+    mode, params = workload.resolve(args.mode, dict(args.settings))
     if args.baseline and workload.serial_mode is None:
         raise UsageError(f"--baseline needs a serial mode, and {workload.key} has none")
 
     from cpviz.engine.model import Model
 
-    lab = _lab(args, workloads)
+    # The observed program's own output goes to stderr, so --json on stdout stays parseable.
+    lab = _lab(args, workloads, user=user, output=sys.stderr)
     recorder = start_recording(args, lab, args.argv)
     model = Model(lab.cores)
     interrupted = False
-    previous = signal.getsignal(signal.SIGINT)
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    result = None
     try:
         lab.start()
         plan = [(workload.serial_mode, params)] if args.baseline and mode != "serial" else []
         plan.append((mode, params))
-        result = None
         for run_mode, run_params in plan:
             assert run_mode is not None
-            result = _run_one(lab, model, workload, run_mode, run_params, args.json)
-    except KeyboardInterrupt:
+            result = _run_one(lab, model, workload, run_mode, run_params)
+    except (KeyboardInterrupt, _Terminated):
         interrupted = True
     finally:
         lab.close()
         finish_recording(recorder, lab)
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
     if interrupted:
         print("cpviz: interrupted; every run was stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -350,15 +384,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_one(
-    lab: Any, model: Any, workload: Workload, mode: str, params: dict[str, Any], quiet: bool
+    lab: ObservedLab, model: Model, workload: Workload, mode: str, params: dict[str, Any]
 ) -> dict[str, Any]:
     """Run once, showing progress on stderr when it is a terminal, and return the JSON shape."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from cpviz.engine.headless import run_to_end
+
     run_id = lab.start_run(workload, mode, params)
     err = Console(stderr=True)
-    show = err.is_terminal
     with Progress(
         TextColumn(f"{workload.key}:{mode}"),
         BarColumn(),
@@ -366,22 +401,14 @@ def _run_one(
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=not show,
+        disable=not err.is_terminal,
     ) as progress:
         bar = progress.add_task("run", total=workload.total(mode, params) or None)
-        while True:
-            model.apply(lab.stream.drain())
-            view = model.runs.get(run_id)
-            if view is not None:
-                progress.update(bar, completed=view.done, total=view.total or None)
-                if view.result is not None:
-                    out = dict(view.result.as_dict())
-                    points = model.sweeps.get(run_id, [])
-                    if points:
-                        # What a sweep measured at each worker count, with any law beside it.
-                        out["sweep"] = [{"x": p.x, **dict(p.figures)} for p in points]
-                    return out
-            time.sleep(0.05)
+
+        def show(done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total or None)
+
+        return run_to_end(lab, model, run_id, timeout=None, on_progress=show)
 
 
 def _print_result(result: dict[str, Any]) -> None:
@@ -540,55 +567,66 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
 
 def _parse_start(
     spec: str | None,
-) -> tuple[tuple[str, str | None] | None, tuple[Workload, ...]]:
-    """``--start`` as (key, mode) and the workloads the lab offers (yours last, if given)."""
+) -> tuple[tuple[str, str | None] | None, tuple[Workload, ...], str | None]:
+    """``--start`` as (key, mode), the workloads the lab offers (yours last, if given), and
+    your code's spec when it is yours."""
     if spec is None:
-        return None, catalogue()
+        return None, catalogue(), None
     from cpviz.workloads.user import is_user_spec
 
     if is_user_spec(spec):
-        user, workloads = _workload(spec)
-        return (user.key, None), workloads
+        user, workloads, _ = _workload(spec)
+        return (user.key, None), workloads, spec
     key, _, mode = spec.partition(":")
     workload = find(key.strip())
     if mode:
         workload.resolve(mode.strip(), None)
-    return (workload.key, (mode.strip() or None)), catalogue()
+    return (workload.key, (mode.strip() or None)), catalogue(), None
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    start, workloads = _parse_start(args.start)
-    settings = parse_settings(args.settings)
-    if settings:
+    start, workloads, user = _parse_start(args.start)
+    settings: dict[str, Any] = {}
+    if args.settings:
         if start is None:
             raise UsageError("--set needs --start WORKLOAD to say which workload it is for")
-        next(w for w in workloads if w.key == start[0]).resolve(start[1], settings)
+        chosen = next(w for w in workloads if w.key == start[0])
+        _, params = chosen.resolve(start[1], dict(args.settings))
+        settings = {name: params[name] for name, _ in args.settings}
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError(
             "the live screen needs an interactive terminal; for scripts use 'cpviz run "
             "WORKLOAD --json'"
         )
-    from cpviz.agent.lab import LabController
     from cpviz.app import CpvizApp
+    from cpviz.engine.observed import ObservedController
     from cpviz.engine.source import LiveSource
 
-    lab = _lab(args, workloads)
+    lab = _lab(args, workloads, user=user)
     recorder = start_recording(args, lab, args.argv)
+    previous = signal.getsignal(signal.SIGTERM)
     try:
         lab.start()
         app = CpvizApp(
             LiveSource(lab.stream, lab.cores),
-            LabController(lab),
+            ObservedController(lab),
             fps=args.fps,
             start=start,
             start_settings=settings,
             recording=(lambda: recorder.status) if recorder is not None else None,
         )
+
+        def on_term(signum: int, frame: object) -> None:
+            # From the app's own thread: quit as q does (observed side first, then the screen).
+            app.call_later(app.action_quit)
+
+        signal.signal(signal.SIGTERM, on_term)
         app.run()
     finally:
+        signal.signal(signal.SIGTERM, previous)
         lab.close()
         finish_recording(recorder, lab)
-    return 0
+    return app.return_code or 0
 
 
 def entry() -> None:

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from cpviz import __version__
 
 if TYPE_CHECKING:
-    from cpviz.agent.lab import Lab
+    from cpviz.engine.observed import ObservedLab
 
 Settings = dict[str, Any]
+#: The longest any one row may take before the bench gives up on it.
+RUN_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,11 @@ def verdict(m: Measured, cores: int) -> str:
 
 
 def run_bench(
-    lab: Lab, quick: bool, on_row: Callable[[int, int, Row], None] | None = None
+    lab: ObservedLab, quick: bool, on_row: Callable[[int, int, Row], None] | None = None
 ) -> dict[str, Any]:
     """Run every row in ``lab`` (not yet started; closed at the end); returns the JSON shape
     ``cpviz bench --json`` prints."""
+    from cpviz.engine.headless import run_to_end
     from cpviz.engine.model import Model
     from cpviz.workloads.registry import find
 
@@ -179,14 +182,8 @@ def run_bench(
             workload = find(row.workload)
             mode, params = workload.resolve(row.mode, row.settings)
             run_id = lab.start_run(workload, mode, params)
-            while True:
-                model.apply(lab.stream.drain())
-                view = model.runs.get(run_id)
-                if view is not None and view.result is not None:
-                    break
-                time.sleep(0.05)
-            result = view.result.as_dict()
-            sweep = [{"x": p.x, **dict(p.figures)} for p in model.sweeps.get(run_id, [])]
+            result = run_to_end(lab, model, run_id, timeout=RUN_TIMEOUT_S)
+            sweep = result.pop("sweep", [])
             m = Measured(row, result, sweep)
             if row.baseline is not None and row.baseline in walls:
                 m.speedup = walls[row.baseline] / max(result["wall_s"], 1e-9)

@@ -103,13 +103,11 @@ def finish_recording(recorder: Recorder | None, lab: Any) -> None:
     if recorder is None:
         return
     stream = lab.stream
-    # close() detached the tracer from the stream with the last events (a stopped run's end)
-    # still in its ring: drain it once more, so the recording ends where the lab did.
-    stream.add_feed(lab.tracer)
+    # The last frames the observed side sent before it stopped (a stopped run's end) are still
+    # waiting to be decoded: drain once more, so the recording ends where the lab did.
     try:
         stream.drain()
     finally:
-        stream.remove_feed(lab.tracer)
         stream.remove_tap(recorder.tap)
         status = recorder.close()
     if status.message:

@@ -13,8 +13,11 @@ Every number is written down here or follows from a formula with fixed inputs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from cpviz.app import CpvizApp
 from cpviz.engine.clock import ManualClock
+from cpviz.engine.contract import ParamInfo, WorkloadInfo
 from cpviz.engine.events import (
     CoreSample,
     Event,
@@ -31,7 +34,7 @@ from cpviz.engine.events import (
     TaskSpawn,
     TaskStep,
 )
-from cpviz.engine.source import ParamInfo, ScriptedController, ScriptedSource, WorkloadInfo
+from cpviz.engine.source import ScriptedController, ScriptedSource
 
 CORES = 2
 #: Clock time for the main-screen snapshot: the I/O fan-out is under way.
@@ -294,7 +297,7 @@ def make_app(
     at: float,
     *,
     start: tuple[str, str | None] | None = None,
-    start_settings: dict[str, str] | None = None,
+    start_settings: dict[str, Any] | None = None,
     min_size: tuple[int, int] = (80, 24),
 ) -> tuple[CpvizApp, ManualClock, ScriptedController]:
     """An app over the scripted scene with its clock stopped at ``at``."""

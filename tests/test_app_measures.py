@@ -7,6 +7,7 @@ import pytest
 
 from cpviz.app import CpvizApp, live_step
 from cpviz.engine.clock import ManualClock
+from cpviz.engine.contract import ParamInfo, WorkloadInfo
 from cpviz.engine.events import (
     Event,
     Frame,
@@ -17,7 +18,7 @@ from cpviz.engine.events import (
     SweepPoint,
     Waiter,
 )
-from cpviz.engine.source import ParamInfo, ScriptedController, ScriptedSource, WorkloadInfo
+from cpviz.engine.source import ScriptedController, ScriptedSource
 from cpviz.widgets import BlockingAlarm, Measures
 
 pytestmark = pytest.mark.anyio

@@ -56,7 +56,7 @@ def test_list_names_every_workload_in_key_order() -> None:
         (["run", "io", "--set", "n=0"], "n must be from 1 to 20000, got 0"),
         (["run", "io", "--set", "n=many"], "n must be an integer"),
         (["run", "io", "--set", "colour=red"], "unknown parameter 'colour' for io; accepted:"),
-        (["run", "io", "--set", "n"], "--set takes key=value"),
+        (["run", "io", "--set", "n"], "argument --set: takes key=value"),
         (["run", "io", "--set", "real=maybe"], "real must be true or false"),
         (["run", "blocking", "--baseline"], "--baseline needs a serial mode"),
         (["run", "io", "--threshold-ms", "0"], "must be from 1 to 60000 ms"),

@@ -16,7 +16,7 @@ from cpviz.engine.model import Model
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab(sample_hz=10) as running:
+    with Lab() as running:
         yield running
 
 

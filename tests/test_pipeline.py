@@ -19,7 +19,7 @@ from cpviz.workloads.registry import Meter, RunContext, WorkloadError, find
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab(sample=False) as running:
+    with Lab() as running:
         yield running
 
 

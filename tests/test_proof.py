@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cpviz import proof
-from cpviz.agent.lab import Lab
 from cpviz.cli import main
+from cpviz.engine.observed import ObservedLab
+from cpviz.workloads.registry import catalogue
 
 
 def test_the_plan_covers_the_comparisons_the_table_promises() -> None:
@@ -26,7 +27,8 @@ def test_a_small_real_run_gives_rows_with_figures_and_verdicts(
     ]
     monkeypatch.setattr(proof, "plan", lambda cores, quick: rows)
     seen: list[str] = []
-    report = proof.run_bench(Lab(sample=False), True, lambda i, n, row: seen.append(row.name))
+    lab = ObservedLab(catalogue(), sample=False)
+    report = proof.run_bench(lab, True, lambda i, n, row: seen.append(row.name))
     assert seen == ["io serial", "io concurrent"]
     serial, concurrent = report["rows"]
     assert serial["outcome"] == concurrent["outcome"] == "completed"

@@ -18,10 +18,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cpviz.agent.lab import Lab
 from cpviz.cli import main
-from cpviz.engine import recording
 from cpviz.engine.clock import ManualClock
+from cpviz.engine.contract import ParamInfo, WorkloadInfo
 from cpviz.engine.events import (
     CoreSample,
     Event,
@@ -31,6 +30,7 @@ from cpviz.engine.events import (
     IncidentStart,
     LoopLag,
     Metric,
+    Observed,
     Phase,
     Placement,
     RunEnd,
@@ -45,6 +45,9 @@ from cpviz.engine.events import (
     TaskStep,
     Waiter,
 )
+from cpviz.engine.headless import run_to_end
+from cpviz.engine.model import Model
+from cpviz.engine.observed import ObservedLab
 from cpviz.engine.recording import (
     EVENT_TYPES,
     MAX_LINE_BYTES,
@@ -56,8 +59,9 @@ from cpviz.engine.recording import (
     encode_lines,
     load,
 )
-from cpviz.engine.source import ParamInfo, WorkloadInfo
+from cpviz.engine.recording import recorder as recorder_module
 from cpviz.engine.stream import EventStream
+from cpviz.workloads.registry import catalogue
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CULPRIT = Frame("/src/app.py", 42, "handler", "time.sleep(0.3)  # :True, \"quoted\"", "user")
@@ -121,6 +125,8 @@ def every_event() -> list[Event]:
             Waiter("thread", "worker-3", None),
         )),
         StallEnd(1.6, 1, 7),
+        Observed(1.7, 4242, "started", "CPython 3.11.7, GIL on"),
+        Observed(1.8, 4242, "exited", "killed by SIGSEGV: Fatal Python error", -11),
     ]
 
 
@@ -256,10 +262,16 @@ def test_the_stream_tap_sees_exactly_each_drained_batch() -> None:
 def live_recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Event], Path]]:
     """Real runs recorded from a real lab, with the batches the Model was given live."""
     path = tmp_path_factory.mktemp("rec") / "live.jsonl.gz"
-    lab = Lab(sample_hz=20)
+    lab = ObservedLab(catalogue(), sample_hz=20)
     recorder = Recorder(path, Header.now(lab.cores, lab.clock.now(), lab.workloads()))
-    lab.stream.add_tap(recorder.tap)
     live: list[Event] = []
+
+    def seen(batch: list[Event]) -> None:
+        live.extend(batch)
+
+    lab.stream.add_tap(recorder.tap)
+    lab.stream.add_tap(seen)
+    model = Model(lab.cores)
     try:
         lab.start()
         for key, mode, settings in (
@@ -267,14 +279,12 @@ def live_recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[l
             ("blocking", "sync-sleep", {"duration_s": 0.5, "tickers": 2, "block_ms": 150,
                                         "period_ms": 300}),
         ):
-            run_id = lab.launch(key, mode, settings)
-            while lab.wait(run_id, timeout=0.05) is None:
-                live.extend(lab.stream.drain())
+            run_to_end(lab, model, lab.launch(key, mode, settings), timeout=60)
         time.sleep(0.1)
-        live.extend(lab.stream.drain())
+        lab.stream.drain()
     finally:
         lab.close()
-        live.extend(lab.stream.drain())
+        lab.stream.drain()
         recorder.close()
     yield live, path
 
@@ -325,7 +335,8 @@ def test_what_was_tapped_is_on_disk_while_the_recording_goes_on(tmp_path: Path) 
 def test_a_writer_that_falls_far_behind_drops_batches_and_says_so_in_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recording, "MAX_PENDING_EVENTS", 10)
+    # Patched where Recorder.tap reads it, not on the package that re-exports it.
+    monkeypatch.setattr(recorder_module, "MAX_PENDING_EVENTS", 10)
     path = tmp_path / "behind.jsonl"
     recorder = Recorder(path, header(), flush_s=3600)  # the packer waits until close
     first = [LoopLag(i * 0.1, 0.0) for i in range(8)]

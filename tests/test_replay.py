@@ -10,6 +10,7 @@ import pytest
 
 from cpviz.cli import main
 from cpviz.engine.clock import ManualClock
+from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.events import (
     Event,
     IncidentEnd,
@@ -25,7 +26,7 @@ from cpviz.engine.events import (
 from cpviz.engine.model import Model
 from cpviz.engine.recording import Recording, load
 from cpviz.engine.replay import SPEEDS, ReplayController, ReplayError, ReplaySource
-from cpviz.engine.source import WorkloadInfo, event_time
+from cpviz.engine.source import event_time
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDINGS = ["io.jsonl.gz", "blocking.jsonl.gz", "cpu.jsonl.gz"]

@@ -148,7 +148,7 @@ def test_a_concurrency_the_file_limit_cannot_hold_is_refused(
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab(threshold_s=0.05, sample=False) as running:
+    with Lab(threshold_s=0.05) as running:
         yield running
 
 

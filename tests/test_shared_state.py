@@ -17,7 +17,7 @@ from cpviz.workloads.registry import WorkloadError, find
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab(sample=False) as running:
+    with Lab() as running:
         yield running
 
 

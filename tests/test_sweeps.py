@@ -19,7 +19,7 @@ from cpviz.workloads.registry import WorkloadError, find
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab(sample_hz=10) as running:
+    with Lab() as running:
         yield running
 
 

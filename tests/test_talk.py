@@ -125,7 +125,7 @@ def test_replay_dir_needs_every_scene_recorded(
 
 
 async def test_on_a_real_lab_each_scene_starts_only_after_the_last_one_stopped() -> None:
-    from cpviz.agent.lab import Lab, LabController
+    from cpviz.engine.observed import ObservedController, ObservedLab
     from cpviz.engine.source import LiveSource
 
     deck = parse_deck(
@@ -137,9 +137,9 @@ async def test_on_a_real_lab_each_scene_starts_only_after_the_last_one_stopped()
         '[[scene]]\ntitle = "The end"\n',
         "t.toml",
     )
-    lab = Lab(sample=False).start()
+    lab = ObservedLab(catalogue(), sample=False).start()
     try:
-        app = TalkApp(deck, LiveSource(lab.stream, lab.cores), LabController(lab))
+        app = TalkApp(deck, LiveSource(lab.stream, lab.cores), ObservedController(lab))
         async with app.run_test(size=SIZE) as pilot:
             await settle(app)
             assert lab.running() == {"blocking"}

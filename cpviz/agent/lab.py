@@ -1,10 +1,10 @@
 """The lab: where workloads run, on their own event loop in their own OS thread.
 
-The UI never shares this loop, so when a workload freezes it the UI stays live and can show the
-freeze while it happens. The lab owns the probes (tracer and watchdog on its loop, sampler on its
-own thread), the process pool, and the bookkeeping that turns a run into a :class:`RunResult`.
-Every public method is safe to call from any thread and returns at once (except :meth:`close`,
-which waits up to its timeout).
+It lives in the observed process (:mod:`cpviz.agent.main`), apart from the screen, so nothing the
+viewer does can freeze its loop or land in its CPU. It owns the probes on its loop (tracer,
+watchdog, no-progress detector), the process pools, and the bookkeeping that turns a run into a
+:class:`RunResult`. Every public method is safe to call from any thread and returns at once
+(except :meth:`close`, which waits up to its timeout). Tests may also run it in-process.
 """
 
 from __future__ import annotations
@@ -23,8 +23,14 @@ from multiprocessing.pool import Pool
 from typing import Any
 
 import anyio
-import psutil
 
+from cpviz.agent.accounting import (
+    cpu_between,
+    cpu_snapshot,
+    ctx_switch_snapshot,
+    switches_between,
+)
+from cpviz.agent.pools import Pools, call_in, end_pool, new_pool, ready_pid
 from cpviz.agent.progress import ProgressDetector
 from cpviz.agent.tracer import RUN_ID, Tracer
 from cpviz.agent.watchdog import Watchdog
@@ -37,39 +43,26 @@ from cpviz.engine.contract import (
     WorkloadError,
     WorkloadInfo,
 )
-from cpviz.engine.events import Event, Metric, Phase, RunEnd, RunProgress, RunResult, RunStart
-from cpviz.engine.handoff import threadsafe_future
-from cpviz.engine.sampler import CoreSampler, Watched, own_threads
+from cpviz.engine.events import (
+    Event,
+    Metric,
+    Phase,
+    Role,
+    RunEnd,
+    RunProgress,
+    RunResult,
+    RunStart,
+)
 from cpviz.engine.stream import EventStream
-from cpviz.workloads._jobs import hello, worker_init
 
 #: How often the lab samples the gauges runs registered (queue depth, latency percentiles).
 GAUGE_HZ = 20.0
+#: Name of the task on the lab loop that starts runs (runs start inside a task: see _dispatch).
+DISPATCH_TASK = "cpviz:dispatch"
 
-
-def cpu_snapshot(pool_pids: Sequence[int]) -> dict[int, float]:
-    """CPU seconds so far: this process (key 0, reaped children included) and each live worker."""
-    me = psutil.Process()
-    times = me.cpu_times()
-    out = {0: times.user + times.system + times.children_user + times.children_system}
-    for pid in pool_pids:
-        with contextlib.suppress(psutil.Error):
-            t = psutil.Process(pid).cpu_times()
-            out[pid] = t.user + t.system
-    return out
-
-
-def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(max(0.0, v - before.get(pid, 0.0)) for pid, v in after.items())
-
-
-def ctx_switch_snapshot(pool_pids: Sequence[int]) -> dict[int, int]:
-    """Context switches so far: this process (key 0) and each live worker."""
-    out = {0: sum(psutil.Process().num_ctx_switches())}
-    for pid in pool_pids:
-        with contextlib.suppress(psutil.Error):
-            out[pid] = sum(psutil.Process(pid).num_ctx_switches())
-    return out
+#: Called on the loop thread the moment a run starts (before its clock starts) and ends (after
+#: its clock stops), so the viewer can read the observed process's CPU from outside right then.
+Mark = Callable[[str, int], None]
 
 
 def affinity_supported() -> bool:
@@ -91,6 +84,30 @@ def describe_error(exc: BaseException) -> str:
         exc = exc.exceptions[0]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def thread_roles(loop_tid: int | None) -> list[tuple[int, str, Role]]:
+    """This process's threads as (native id, name, role): the loop, pool threads, probes, …"""
+    main_tid = threading.main_thread().native_id
+    out: list[tuple[int, str, Role]] = []
+    for thread in threading.enumerate():
+        tid = thread.native_id
+        if tid is None:
+            continue
+        name = thread.name
+        role: Role
+        if tid == loop_tid:
+            role = "loop"
+        elif name.startswith(("AnyIO worker", "cpviz worker")):
+            role = "thread"
+        elif name.startswith("cpviz-server"):
+            role = "server"
+        elif name.startswith("cpviz-") or tid == main_tid:
+            role = "probe"
+        else:
+            role = "other"
+        out.append((tid, name, role))
+    return out
 
 
 @dataclass
@@ -119,19 +136,19 @@ class Lab:
         stream: EventStream | None = None,
         *,
         threshold_s: float = 0.1,
-        sample_hz: float = 10.0,
         workloads: Sequence[Workload] | None = None,
         process_workers: int | None = None,
-        sample: bool = True,
         pin_cores: int | None = None,
         stall_s: float = 1.0,
+        mark: Mark | None = None,
+        cores: int | None = None,
     ) -> None:
         clock = stream.clock if stream is not None else MonotonicClock()
         if not isinstance(clock, MonotonicClock):
             raise TypeError("the live lab needs a MonotonicClock (probes stamp real time)")
         self.clock = clock
         self.stream = stream if stream is not None else EventStream(clock)
-        self.cores = psutil.cpu_count(logical=True) or 1
+        self.cores = cores or os.cpu_count() or 1
         #: CPUs the lab and its workers are pinned to, or None when not pinned.
         self.pinned: set[int] | None = None
         if pin_cores is not None:
@@ -146,16 +163,12 @@ class Lab:
         self.watchdog = Watchdog(self.stream.put, clock, threshold_s=threshold_s)
         #: No-progress alarm (C13): a run quiet for ``stall_s`` with nothing to wake it.
         self.progress = ProgressDetector(self.tracer, clock, stall_s=stall_s)
-        self.sampler = (
-            CoreSampler(self.stream.put, clock, hz=sample_hz, roles=self._watched)
-            if sample
-            else None
-        )
-        self._process_workers = process_workers or self.cores
-        self._pool: Pool | None = None
-        #: Pools made for one run (``RunContext.process_pool``): sampled, and killed on close.
-        self._run_pools: set[Pool] = set()
-        self._pool_lock = threading.Lock()
+        #: With a mark, the viewer charges each run's CPU from outside; without one (a lab run
+        #: in-process, as tests do) the lab reads it itself.
+        self._mark = mark
+        self.pools = Pools(process_workers or self.cores)
+        if self.pinned is not None:
+            self.pools.cpus = sorted(self.pinned)
         self._runs: dict[int, _Run] = {}
         self._lock = threading.Lock()
         self._next_run = 1
@@ -165,6 +178,7 @@ class Lab:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._shutdown: asyncio.Event | None = None
+        self._queue: asyncio.Queue[_Run] | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
         self._error: BaseException | None = None
@@ -174,8 +188,8 @@ class Lab:
     def start(self) -> Lab:
         """Start the lab thread and its probes; returns once the loop is ready."""
         # Start multiprocessing's resource tracker now, while sys.stderr is still the real one:
-        # it hands its child sys.stderr.fileno(), and a UI that captures stderr (Textual does)
-        # has no usable file descriptor there, so a pool created later would fail to start.
+        # it hands its child sys.stderr.fileno(), and a process whose stderr is captured may
+        # have no usable file descriptor there later, so a pool created then would fail.
         with contextlib.suppress(Exception):
             resource_tracker.ensure_running()
         self.stream.add_feed(self.tracer)
@@ -185,8 +199,6 @@ class Lab:
             raise RuntimeError("the lab's event loop did not start within 10 s")
         if self._error is not None:
             raise RuntimeError(f"the lab's event loop failed to start: {self._error}")
-        if self.sampler is not None:
-            self.sampler.start()
         return self
 
     def _thread_main(self) -> None:
@@ -204,6 +216,7 @@ class Lab:
         self._loop = loop
         self._loop_tid = threading.get_native_id()
         self._shutdown = asyncio.Event()
+        self._queue = asyncio.Queue()
         self.tracer.attach(loop)
         self.watchdog.attach(loop)
         self.progress.attach(loop)
@@ -211,6 +224,7 @@ class Lab:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
+                tg.start_soon(self._dispatch, name=DISPATCH_TASK)
                 self._ready.set()
                 await self._shutdown.wait()
                 tg.cancel_scope.cancel()
@@ -219,14 +233,39 @@ class Lab:
             self.watchdog.detach()
             self.tracer.detach()
 
+    async def _dispatch(self) -> None:
+        """Start queued runs, from inside a task.
+
+        A run started from a plain ``call_soon_threadsafe`` callback has no current task, and
+        anyio (through sniffio, where that is installed) then cannot tell which library is
+        running: every run hung. Here ``start_soon`` always runs inside this task.
+        """
+        queue = self._queue
+        assert queue is not None
+        while True:
+            run = await queue.get()
+            try:
+                self._spawn_run(run)
+            except Exception as exc:  # the run must still end, and say why
+                self._refuse(run, f"failed to start: {describe_error(exc)}")
+
+    def _refuse(self, run: _Run, outcome: str) -> None:
+        """End a run that never began, with a result that says why."""
+        now = self.clock.now()
+        params_t = tuple(sorted(run.params.items()))
+        self.tracer.emit(RunStart(now, run.run_id, run.workload.key, run.mode, params_t, 0))
+        run.result = RunResult(run.workload.key, run.mode, params_t, 0.0, 0.0, 0.0, None, None,
+                               (), outcome)
+        self.tracer.emit(RunEnd(now, run.run_id, run.result))
+        run.done.set()
+
     def close(self, timeout: float = 2.0) -> None:
         """Stop every run, the probes and the pools. Nothing of the lab is left afterwards."""
         if self._closed:
             return
         self._closed = True
-        if self.sampler is not None:
-            self.sampler.stop()
-        self._kill_pool(run_pools=True)
+        self.pools.closed = True
+        self.pools.kill(run_pools=True)
         loop, shutdown = self._loop, self._shutdown
         if loop is not None and shutdown is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -234,7 +273,7 @@ class Lab:
         if self._thread is not None:
             self._thread.join(timeout=timeout)
         # Anything a run started while the loop wound down goes too.
-        self._kill_pool(run_pools=True)
+        self.pools.kill(run_pools=True)
         self.watchdog.detach()
         self.stream.remove_feed(self.tracer)
 
@@ -253,25 +292,15 @@ class Lab:
         allowed = sorted(os.sched_getaffinity(0)) if cores is None else None
         cpus = set(allowed) if allowed is not None else pinned_cpus(cores or 1)
         self.pinned = None if cores is None else cpus
-        for watched in own_threads(lambda: self._loop_tid):
-            if watched.role in ("loop", "thread"):
+        self.pools.cpus = None if cores is None else sorted(cpus)
+        for tid, _name, role in thread_roles(self._loop_tid):
+            if role in ("loop", "thread"):
                 with contextlib.suppress(OSError):
-                    os.sched_setaffinity(watched.ident, cpus)
+                    os.sched_setaffinity(tid, cpus)
         for pid in self.pool_pids():
-            with contextlib.suppress(psutil.Error, OSError):
-                psutil.Process(pid).cpu_affinity(sorted(cpus))
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, cpus)
         return None if cores is None else len(cpus)
-
-    def _kill_pool(self, *, run_pools: bool = False) -> None:
-        """Terminate the pool's workers, mid-job if need be; the next use starts a fresh pool."""
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-            extra = list(self._run_pools) if run_pools else []
-            if run_pools:
-                self._run_pools.clear()
-        for p in ([pool] if pool is not None else []) + extra:
-            p.terminate()
-            p.join()
 
     def __enter__(self) -> Lab:
         return self.start()
@@ -288,34 +317,11 @@ class Lab:
 
     def pool_pids(self) -> list[int]:
         """This lab's worker processes alive now, in the shared pool and in run pools."""
-        with self._pool_lock:
-            pools = [p for p in (self._pool, *self._run_pools) if p is not None]
-        out: list[int] = []
-        for pool in pools:
-            workers = getattr(pool, "_pool", None)  # Pool keeps its Process objects here
-            if workers is None:
-                workers = multiprocessing.active_children()
-            out.extend(p.pid for p in list(workers) if p.pid and p.is_alive())
-        return out
+        return self.pools.pids()
 
-    def _watched(self) -> list[Watched]:
-        out = own_threads(lambda: self._loop_tid)
-        out.extend(Watched("process", pid, f"worker {pid}", True) for pid in self.pool_pids())
-        return out
-
-    def _new_pool(self, workers: int, method: str) -> Pool:
-        ctx = multiprocessing.get_context(method)
-        cpus = sorted(self.pinned) if self.pinned is not None else None
-        return ctx.Pool(workers, initializer=worker_init, initargs=(cpus,))
-
-    def _process_pool(self) -> Pool:
-        with self._pool_lock:
-            if self._closed:
-                # A run still winding down must not start a pool nobody will ever stop.
-                raise RuntimeError("the lab is closing")
-            if self._pool is None:
-                self._pool = self._new_pool(self._process_workers, "spawn")
-            return self._pool
+    def threads(self) -> list[tuple[int, str, Role]]:
+        """This process's threads with their roles, for the viewer's sampler."""
+        return thread_roles(self._loop_tid)
 
     async def _in_process(
         self, run: _Run, fn: Callable[..., Any], args: tuple[Any, ...], pool: Pool | None = None
@@ -324,17 +330,13 @@ class Lab:
         def returned() -> None:
             run.process_jobs -= 1
 
-        future, deliver = threadsafe_future(asyncio.get_running_loop(), returned)
-        if pool is None:
-            pool = self._process_pool()
-        pool.apply_async(
-            fn,
-            args,
-            callback=lambda v: deliver(True, v),
-            error_callback=lambda e: deliver(False, e),
-        )
         run.process_jobs += 1
-        return await future
+        try:
+            target = pool if pool is not None else self.pools.shared()
+        except BaseException:
+            run.process_jobs -= 1
+            raise
+        return await call_in(target, fn, args, returned)
 
     # -- controller -----------------------------------------------------------------------------
 
@@ -345,25 +347,33 @@ class Lab:
         for w in self._workloads:
             if w.key == key:
                 return w
-        raise KeyError(key)
+        raise WorkloadError(
+            f"unknown workload {key!r}; choose one of: "
+            + ", ".join(w.key for w in self._workloads)
+        )
 
-    def start_run(self, workload: Workload, mode: str, params: dict[str, Any]) -> int:
+    def start_run(
+        self, workload: Workload, mode: str, params: dict[str, Any], run_id: int | None = None
+    ) -> int:
         """Queue a run of an already-validated mode and parameters; returns its run id."""
-        if self._closed or self._loop is None:
+        if self._closed or self._loop is None or self._queue is None:
             raise RuntimeError("the lab is not running")
         with self._lock:
-            run_id = self._next_run
-            self._next_run += 1
+            if run_id is None:
+                run_id = self._next_run
+            self._next_run = max(self._next_run, run_id + 1)
             run = _Run(run_id, workload, mode, dict(params))
             self._runs[run_id] = run
-        self._loop.call_soon_threadsafe(self._spawn_run, run)
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, run)
         return run_id
 
-    def launch(self, key: str, mode: str | None, settings: dict[str, Any]) -> int:
+    def launch(
+        self, key: str, mode: str | None, settings: dict[str, Any], run_id: int | None = None
+    ) -> int:
         """Validate ``key``, ``mode`` and ``settings`` (raises WorkloadError) and start a run."""
         workload = self.workload(key)
         mode, params = workload.resolve(mode, settings)
-        return self.start_run(workload, mode, params)
+        return self.start_run(workload, mode, params, run_id)
 
     def stop(self, key: str) -> None:
         with self._lock:
@@ -390,15 +400,7 @@ class Lab:
 
         Raises WorkloadError for a parameter that is unknown or not live, or a bad value.
         """
-        workload = self.workload(key)
-        param = next((p for p in workload.params if p.name == name), None)
-        if param is None or not param.live:
-            live = [p.name for p in workload.params if p.live]
-            raise WorkloadError(
-                f"{name!r} cannot change while {key} runs; live parameters: "
-                + (", ".join(live) or "none")
-            )
-        parsed = param.parse(value)
+        parsed = self.workload(key).live_value(name, value)
         with self._lock:
             runs = [r for r in self._runs.values() if r.workload.key == key and not r.done.is_set()]
 
@@ -449,7 +451,7 @@ class Lab:
 
     def _spawn_run(self, run: _Run) -> None:
         if self._tg is None:
-            return
+            raise RuntimeError("the lab is not running")
         ctx = contextvars.copy_context()
         ctx.run(RUN_ID.set, run.run_id)
         name = f"{run.workload.key}:{run.mode}"
@@ -466,7 +468,11 @@ class Lab:
         ctx = RunContext(run.mode, run.params, progress, _RunServices(self, run), total)
         run.ctx = ctx
         pids_before = self.pool_pids()
-        cpu0 = await anyio.to_thread.run_sync(cpu_snapshot, pids_before)
+        cpu0: dict[int, float] = {}
+        if self._mark is None:
+            cpu0 = await anyio.to_thread.run_sync(cpu_snapshot, pids_before)
+        else:
+            self._mark("start", run.run_id)
         t0 = self.clock.now()
         self.tracer.emit(RunStart(t0, run.run_id, w.key, run.mode, params_t, total))
         self.progress.watch(run.run_id, t0)
@@ -487,21 +493,25 @@ class Lab:
             raise
         finally:
             t1 = self.clock.now()
+            cpu_s = 0.0
+            if self._mark is None:
+                pids = sorted(set(pids_before) | set(self.pool_pids()))
+                cpu_s = cpu_between(cpu0, cpu_snapshot(pids))
+            else:
+                self._mark("end", run.run_id)
             # Closes a stall still open and adds its figures (stall_detected_s, stall_waiters).
             ctx.extra.update(self.progress.unwatch(run.run_id, t1))
-            pids = sorted(set(pids_before) | set(self.pool_pids()))
-            cpu1 = cpu_snapshot(pids)
             # One last reading, so even a run shorter than a sampling period ends its series
             # on the figures it finished with.
             self._read_gauges(run, t1)
             run.gauges.clear()
-            result = self._result(run, params_t, t0, t1, cpu_between(cpu0, cpu1), outcome, ctx)
+            result = self._result(run, params_t, t0, t1, cpu_s, outcome, ctx)
             run.result = result
             self.tracer.emit(RunEnd(t1, run.run_id, result))
             run.done.set()
             if run.process_jobs and not self._closed:
                 # Stopped with jobs still in the workers: stopping means the lanes go quiet.
-                self._kill_pool()
+                self.pools.kill()
 
     def _result(
         self,
@@ -583,8 +593,7 @@ class _RunServices:
         cpu1, ctx1 = await anyio.to_thread.run_sync(
             lambda: (cpu_snapshot(pids), ctx_switch_snapshot(pids))
         )
-        switches = sum(max(0, v - ctx0.get(pid, 0)) for pid, v in ctx1.items())
-        meter.result = Measurement(wall, cpu_between(cpu0, cpu1), switches)
+        meter.result = Measurement(wall, cpu_between(cpu0, cpu1), switches_between(ctx0, ctx1))
 
     @contextlib.asynccontextmanager
     async def process_pool(self, workers: int, method: str) -> AsyncIterator[_RunPool]:
@@ -595,36 +604,25 @@ class _RunServices:
                 + ", ".join(multiprocessing.get_all_start_methods())
             )
         t0 = lab.clock.now()
-        pool = await anyio.to_thread.run_sync(lab._new_pool, workers, method)
-        with lab._pool_lock:
-            lab._run_pools.add(pool)
-            closing = lab._closed
-        if closing:
-            with lab._pool_lock:
-                lab._run_pools.discard(pool)
-            await anyio.to_thread.run_sync(_end_pool, pool, abandon_on_cancel=True)
+        pool = await anyio.to_thread.run_sync(new_pool, workers, method, lab.pools.cpus)
+        if not lab.pools.adopt(pool):
+            await anyio.to_thread.run_sync(end_pool, pool, abandon_on_cancel=True)
             raise RuntimeError("the lab is closing")
         handle = _RunPool(lab, self._run, pool, workers, method)
         try:
             # Start-up ends when every worker has answered once: spawned workers must start an
-            # interpreter and import cpviz's job module before they can take work.
+            # interpreter and import cpviz's pool module before they can take work.
             await handle.warm_up()
             t1 = lab.clock.now()
             handle.startup_s = t1 - t0
             self.emit(Phase(t1, self.run_id, "startup", t0, f"{method}, {workers} workers"))
             yield handle
         finally:
-            with lab._pool_lock:
-                lab._run_pools.discard(pool)
+            lab.pools.release(pool)
             # Shielded: a stopped run is cancelled, and an unshielded await would raise before
             # the pool is ended, leaving its workers running.
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(_end_pool, pool)
-
-
-def _end_pool(pool: Pool) -> None:
-    pool.terminate()
-    pool.join()
+                await anyio.to_thread.run_sync(end_pool, pool)
 
 
 class _RunPool:
@@ -647,12 +645,12 @@ class _RunPool:
             async with anyio.create_task_group() as tg:
                 for _ in range(self.workers - len(seen)):
                     async def one() -> None:
-                        seen.add(await self.call(hello, 0.02))
+                        seen.add(await self.call(ready_pid, 0.02))
                     tg.start_soon(one)
 
 
 class LabController:
-    """The lab as the UI's :class:`~cpviz.engine.source.Controller`."""
+    """An in-process lab as the UI's :class:`~cpviz.engine.source.Controller` (tests use it)."""
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab

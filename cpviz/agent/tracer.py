@@ -30,12 +30,14 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from cpviz.engine.events import Event, TaskSpawn, TaskStep
+from cpviz.engine.events import Event, TaskSpawn
+from cpviz.engine.wire import STRIDE as _WIRE_STRIDE
+from cpviz.engine.wire import steps_from_raw
 
 #: The run a task belongs to. The lab sets it for a run's root task; children inherit it.
 RUN_ID: contextvars.ContextVar[int] = contextvars.ContextVar("cpviz_run_id", default=0)
 
-_STRIDE = 4
+_STRIDE = _WIRE_STRIDE
 _perf = time.perf_counter
 
 
@@ -54,6 +56,7 @@ class Tracer:
         self.origin = origin
         self.capacity = capacity
         self._buf = array("d", bytes(8 * _STRIDE * capacity))
+        self._view = memoryview(self._buf)
         #: (ring position, spawn record or event) from the loop thread, in production order.
         self._objects: deque[tuple[Any, ...]] = deque()
         #: ``[records read by the consumer, records dropped and not yet reported]``. A list, so
@@ -232,50 +235,61 @@ class Tracer:
     # -- consumer side --------------------------------------------------------------------------
 
     def drain(self, out: list[Event]) -> int:
-        """Move everything written so far into ``out`` as events; return records dropped since.
+        """Move everything written so far into ``out`` as events; return records dropped since."""
+        buf, origin = self._buf, self.origin
+        return self._walk(lambda a, b: steps_from_raw(buf, origin, out, a, b), out.append)
 
-        Side objects (spawns, the loop thread's own events) carry the ring position at which
-        they were queued; each is put out just before the ring record at that position, which
-        restores the order in which the loop thread produced them.
+    def drain_raw(self, steps: Callable[[bytes], None], event: Callable[[Event], None]) -> int:
+        """Like :meth:`drain`, but steps leave as raw ring records, a run of them at a time.
+
+        This is what the observed process sends down the channel: copying a slice of the ring
+        costs microseconds, where making a step object each would cost the watched program's GIL
+        a microsecond per step. The viewer decodes them (:func:`cpviz.engine.wire.decode_steps`).
         """
-        buf = self._buf
+        view = self._view
+        return self._walk(lambda a, b: steps(view[a * _STRIDE : b * _STRIDE].tobytes()), event)
+
+    def _walk(self, records: Callable[[int, int], None], event: Callable[[Event], None]) -> int:
+        """Hand over records and side objects written so far, in production order.
+
+        ``records(a, b)`` receives contiguous ring slots ``[a, b)``. Side objects (spawns, the
+        loop thread's own events) carry the ring position at which they were queued; each goes
+        out just before the ring record at that position.
+        """
         mask = self.capacity - 1
-        origin = self.origin
         objects = self._objects
         state = self._state
         start, stop = state[0], self._written()
-        append = out.append
+        pos = start
 
-        def flush(upto: int) -> None:
-            while objects and objects[0][0] <= upto:
-                obj = objects.popleft()
-                if len(obj) == 2:
-                    append(obj[1])
-                    continue
-                _, at, task, run, parent = obj
-                name = task.get_name()
-                if name is None or name == "None":
-                    # 3.13.0 names factory-made tasks set_name(None) when none was given.
-                    name = f"Task@{id(task) & 0xFFFF:04x}"
-                append(TaskSpawn(at - origin, id(task), str(name), run,
-                                 id(parent) if parent is not None else 0))
+        def upto(end: int) -> None:
+            nonlocal pos
+            while pos < end:
+                slot = pos & mask
+                n = min(end - pos, self.capacity - slot)
+                records(slot, slot + n)
+                pos += n
 
-        for n in range(start, stop):
-            if objects and objects[0][0] <= n:
-                flush(n)
-            i = (n & mask) << 2
-            tid = buf[i]
-            if tid > 0:
-                append(TaskStep(int(tid), buf[i + 1] - origin, buf[i + 2] - origin,
-                                buf[i + 3] - origin))
-            else:
-                append(TaskStep(int(-tid), buf[i + 1] - origin, buf[i + 2] - origin,
-                                buf[i + 3] - origin, True))
         # Objects queued after the last record read belong before the next record (index
         # ``stop``): they can go now; anything tagged later waits for its records.
-        flush(stop)
+        while objects and objects[0][0] <= stop:
+            upto(objects[0][0])
+            event(self._side_event(objects.popleft()))
+        upto(stop)
         state[0] = stop
         dropped = state[1]
         state[1] -= dropped
         self.dropped += dropped
         return dropped
+
+    def _side_event(self, obj: tuple[Any, ...]) -> Event:
+        if len(obj) == 2:
+            event: Event = obj[1]
+            return event
+        _, at, task, run, parent = obj
+        name = task.get_name()
+        if name is None or name == "None":
+            # 3.13.0 names factory-made tasks set_name(None) when none was given.
+            name = f"Task@{id(task) & 0xFFFF:04x}"
+        return TaskSpawn(at - self.origin, id(task), str(name), run,
+                         id(parent) if parent is not None else 0)

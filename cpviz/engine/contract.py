@@ -259,6 +259,17 @@ class Workload:
         return WorkloadInfo(self.key, self.title, self.modes,
                             tuple(p.info() for p in self.params), self.explanation)
 
+    def live_value(self, name: str, value: Any) -> Any:
+        """``value`` parsed for live parameter ``name``; WorkloadError if it cannot change."""
+        param = next((p for p in self.params if p.name == name), None)
+        if param is None or not param.live:
+            live = [p.name for p in self.params if p.live]
+            raise WorkloadError(
+                f"{name!r} cannot change while {self.key} runs; live parameters: "
+                + (", ".join(live) or "none")
+            )
+        return param.parse(value)
+
     def resolve(
         self, mode: str | None, settings: Mapping[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:

@@ -305,6 +305,21 @@ class StallEnd:
     stall_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """The observed process started, or ended (crashed, was killed, or exited on its own)."""
+
+    t: float
+    pid: int
+    #: "started" or "exited".
+    what: str
+    #: For "started": the interpreter (e.g. "CPython 3.11.7, GIL on"). For "exited": how it
+    #: ended, e.g. "killed by SIGSEGV" or "exited with status 1", and its last words, if any.
+    detail: str = ""
+    #: For "exited": the exit status as the OS gave it (negative: the signal that ended it).
+    status: int = 0
+
+
 Event = (
     TaskSpawn
     | TaskStep
@@ -321,4 +336,5 @@ Event = (
     | Phase
     | StallStart
     | StallEnd
+    | Observed
 )

@@ -26,6 +26,7 @@ from cpviz.engine.events import (
     IncidentStart,
     LoopLag,
     Metric,
+    Observed,
     Phase,
     Role,
     RunEnd,
@@ -173,6 +174,8 @@ class Model:
         #: Timed phases per run (e.g. process-pool start-up).
         self.phases: dict[int, list[Phase]] = {}
         self.stalls: list[StallView] = []
+        #: The observed process's starts and ends, newest last (few: one per restart).
+        self.observed: deque[Observed] = deque(maxlen=50)
 
     def reset(self) -> None:
         """Forget everything folded so far (a replay seeking backwards folds again from 0).
@@ -312,6 +315,11 @@ class Model:
             elif kind is StreamGap:
                 assert isinstance(ev, StreamGap)
                 self.dropped += ev.dropped
+            elif kind is Observed:
+                assert isinstance(ev, Observed)
+                runs_changed = True
+                self.observed.append(ev)
+                self._note(ev.t)
         if changed:
             self.version += 1
             self.tasks_version += tasks_changed

@@ -1,9 +1,11 @@
-"""Core sampler: what every logical CPU did, and where cpviz's own threads and workers ran.
+"""Core sampler: what every logical CPU did, and where the observed threads and workers ran.
 
-Per-core utilization comes from psutil (``/proc/stat`` on Linux). The first ``cpu_percent`` call
-only sets psutil's baseline, so the sampler primes it and never publishes that meaningless 0.0.
+It runs in the viewer and reads the observed process tree from outside, so it never takes the
+observed interpreter's GIL. Per-core utilization comes from psutil (``/proc/stat`` on Linux). The
+first ``cpu_percent`` call only sets psutil's baseline, so the sampler primes it and never
+publishes that meaningless 0.0.
 
-Placement: on Linux each thread's ``/proc/self/task/<tid>/stat`` gives the CPU it last ran on
+Placement: on Linux each thread's ``/proc/<pid>/task/<tid>/stat`` gives the CPU it last ran on
 (field 39) and its user+system ticks (fields 14 and 15); worker processes come from psutil
 (``cpu_num()`` and ``cpu_times()``). "Last ran on" is a snapshot, so a thread that migrated within
 an interval is shown on the core it ended on. Where a platform cannot tell, placements are left
@@ -26,10 +28,11 @@ from cpviz.engine.events import CoreSample, Event, Placement, Role
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def read_thread_stat(tid: int) -> tuple[int, float] | None:
-    """(last CPU, CPU seconds) of one thread of this process, or None where unavailable."""
+def read_thread_stat(tid: int, pid: int = 0) -> tuple[int, float] | None:
+    """(last CPU, CPU seconds) of thread ``tid`` of process ``pid`` (0: this one), or None
+    where unavailable."""
     try:
-        with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
+        with open(f"/proc/{pid or 'self'}/task/{tid}/stat", "rb") as fh:
             raw = fh.read()
     except OSError:
         return None
@@ -49,6 +52,8 @@ class Watched:
     ident: int
     label: str
     is_process: bool = False
+    #: For a thread, the process it belongs to (0: this one).
+    pid: int = 0
 
 
 class CoreSampler:
@@ -60,6 +65,7 @@ class CoreSampler:
         clock: Clock,
         hz: float = 10.0,
         roles: Callable[[], Iterable[Watched]] | None = None,
+        ctx_pids: Callable[[], Iterable[int]] | None = None,
     ) -> None:
         if not 0.5 <= hz <= 100:
             raise ValueError(f"sampling rate must be between 0.5 and 100 Hz, got {hz}")
@@ -67,11 +73,12 @@ class CoreSampler:
         self.clock = clock
         self.hz = hz
         self._roles = roles or (lambda: ())
+        #: Processes whose context switches the lanes count (default: this one).
+        self._ctx_pids = ctx_pids or (lambda: (os.getpid(),))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._prev_cpu: dict[tuple[bool, int], float] = {}
         self._procs: dict[int, psutil.Process] = {}
-        self._me = psutil.Process()
         self._prev_ctx = 0
         self._prev_t = 0.0
         self.cores = psutil.cpu_count(logical=True) or 1
@@ -104,19 +111,19 @@ class CoreSampler:
                 continue
 
     def _ctx_switches(self) -> int:
-        try:
-            total = sum(self._me.num_ctx_switches())
-            for proc in self._procs.values():
-                with contextlib.suppress(psutil.Error):
-                    total += sum(proc.num_ctx_switches())
-            return total
-        except psutil.Error:
-            return 0
+        total = 0
+        for pid in self._ctx_pids():
+            proc = self._procs.get(pid)
+            with contextlib.suppress(psutil.Error):
+                if proc is None:
+                    proc = self._procs[pid] = psutil.Process(pid)
+                total += sum(proc.num_ctx_switches())
+        return total
 
     def _cpu_of(self, w: Watched) -> tuple[int, float] | None:
         """(core, CPU seconds so far) for a watched thread or process."""
         if not w.is_process:
-            return read_thread_stat(w.ident)
+            return read_thread_stat(w.ident, w.pid)
         proc = self._procs.get(w.ident)
         if proc is None:
             try:
@@ -156,7 +163,7 @@ class CoreSampler:
         for key in list(self._prev_cpu):
             if key not in seen:
                 del self._prev_cpu[key]
-        live = {ident for is_proc, ident in seen if is_proc}
+        live = {ident for is_proc, ident in seen if is_proc} | set(self._ctx_pids())
         for pid in list(self._procs):
             if pid not in live:
                 del self._procs[pid]
@@ -164,30 +171,3 @@ class CoreSampler:
         delta_ctx, self._prev_ctx = max(0, ctx - self._prev_ctx), ctx
         self._prev_t = now
         return CoreSample(now, percents, tuple(placements), delta_ctx)
-
-
-def own_threads(loop_thread: Callable[[], int | None]) -> list[Watched]:
-    """cpviz's threads by role: the lab loop, pool workers, the UI, probes and the HTTP server."""
-    loop_tid = loop_thread()
-    main_tid = threading.main_thread().native_id
-    out: list[Watched] = []
-    for thread in threading.enumerate():
-        tid = thread.native_id
-        if tid is None:
-            continue
-        name = thread.name
-        role: Role
-        if tid == loop_tid:
-            role = "loop"
-        elif name.startswith(("AnyIO worker", "cpviz worker")):
-            role = "thread"
-        elif name.startswith("cpviz-server"):
-            role = "server"
-        elif name.startswith("cpviz-"):
-            role = "probe"
-        elif tid == main_tid:
-            role = "ui"
-        else:
-            role = "other"
-        out.append(Watched(role, tid, name))
-    return out

@@ -101,7 +101,7 @@ def _notes_server() -> Any:
 
 
 def _talk_live(deck: Deck, args: argparse.Namespace, lab_factory: Any) -> int:
-    from cpviz.agent.lab import LabController
+    from cpviz.engine.observed import ObservedController
     from cpviz.engine.source import LiveSource
     from cpviz.talk.app import TalkApp
 
@@ -119,7 +119,7 @@ def _talk_live(deck: Deck, args: argparse.Namespace, lab_factory: Any) -> int:
         notes = _notes_server()
         recorder = _scene_recorder(lab, record_dir, deck) if record_dir is not None else None
         app = TalkApp(
-            deck, LiveSource(lab.stream, lab.cores), LabController(lab), fps=args.fps,
+            deck, LiveSource(lab.stream, lab.cores), ObservedController(lab), fps=args.fps,
             scene_recorder=recorder, notes=notes, first=args.scene - 1,
         )
         app.run()

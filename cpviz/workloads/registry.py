@@ -75,3 +75,16 @@ def parse_settings(pairs: list[str]) -> dict[str, str]:
             raise WorkloadError(f"--set takes key=value, got {pair!r}")
         out[name.strip()] = value.strip()
     return out
+
+
+def lab_catalogue(user: str | None = None) -> tuple[Workload, ...]:
+    """What the observed process's lab offers: the catalogue, and the user's code if named.
+
+    The viewer names this function to the observed process (``cpviz.agent.main``), so neither
+    the engine nor the agent ever imports the workloads themselves.
+    """
+    if user is None:
+        return catalogue()
+    from cpviz.workloads.user import load_user_workload
+
+    return (*catalogue(), load_user_workload(user))

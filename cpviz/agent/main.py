@@ -1,0 +1,273 @@
+"""The observed process: the lab and its probes, talking to the viewer over a private channel.
+
+The viewer (``cpviz``) starts this with ``python -m cpviz.agent`` and the same interpreter,
+handing it one end of a socketpair. What happens here is only what must happen inside the
+watched interpreter: the lab runs workloads, the tracer records task steps, the watchdog and the
+no-progress detector watch the loop. A streamer thread sends the tracer's raw ring records in
+batches (no per-step formatting here) and the probes' events as recording lines; the main
+thread reads commands. Everything else, the core sampler and each run's CPU included, is done
+from outside by the viewer.
+
+It never outlives the viewer: when the channel closes (the viewer quit, crashed or was killed)
+it stops every run and pool and exits, and its pool workers exit when they see it gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import platform
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cpviz.agent.lab import Lab, describe_error
+from cpviz.engine.clock import MonotonicClock
+from cpviz.engine.contract import Workload
+from cpviz.engine.events import Event, RunEnd, RunResult, RunStart, StreamGap
+from cpviz.engine.recording import encode_lines
+from cpviz.engine.stream import EventStream
+from cpviz.engine.wire import (
+    CHANNEL_FD_ENV,
+    COMMAND,
+    EVENTS,
+    FATAL,
+    HELLO,
+    MARK,
+    STEPS,
+    THREADS,
+    Sender,
+    frame,
+    json_frame,
+    read_frames,
+)
+
+#: How often the streamer sends what the probes produced. Short enough that the screen (25 fps)
+#: never waits on it; long enough that a busy loop's steps cross in batches of thousands.
+FLUSH_S = 0.02
+#: How often the thread list is looked at (it is sent only when it changed).
+THREADS_S = 0.5
+
+
+class _Quit(Exception):
+    """SIGTERM or SIGINT: stop as after a quit command."""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise _Quit
+
+
+def gil_enabled() -> bool:
+    """Whether this interpreter runs with the GIL (always, before free-threaded builds)."""
+    probe = getattr(sys, "_is_gil_enabled", None)
+    return bool(probe()) if probe is not None else True
+
+
+class Streamer:
+    """Sends the lab's events to the viewer from its own thread, a batch every FLUSH_S."""
+
+    def __init__(self, lab: Lab, sender: Sender, parent: int, on_orphaned: Any) -> None:
+        self._lab = lab
+        self._sender = sender
+        self._parent = parent
+        self._on_orphaned = on_orphaned
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads_sent: list[Any] = []
+        self._threads_at = 0.0
+        self._thread = threading.Thread(target=self._run, name="cpviz-streamer", daemon=True)
+        # The streamer reads the tracer's ring raw; the stream keeps only the queue the other
+        # probes (watchdog, progress detector) put into.
+        lab.stream.remove_feed(lab.tracer)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(FLUSH_S):
+            if os.getppid() != self._parent:
+                # The viewer is gone and the channel somehow still open: do not linger.
+                self._on_orphaned()
+                return
+            try:
+                self.flush()
+            except Exception as exc:  # a probe must never take the program down
+                print(f"cpviz agent: streaming failed: {describe_error(exc)}", file=sys.stderr)
+
+    def flush(self) -> None:
+        """Send everything produced since the last flush, in the order it was produced."""
+        with self._lock:
+            out = bytearray()
+            pending: list[Event] = []
+
+            def events() -> None:
+                if pending:
+                    out.extend(frame(EVENTS, encode_lines(pending).encode()))
+                    pending.clear()
+
+            def steps(raw: bytes) -> None:
+                events()
+                out.extend(frame(STEPS, raw))
+
+            lab = self._lab
+            dropped = lab.tracer.drain_raw(steps, pending.append)
+            pending.extend(lab.stream.drain())
+            if dropped:
+                pending.append(StreamGap(lab.clock.now(), dropped))
+            events()
+            now = time.monotonic()
+            if now - self._threads_at >= THREADS_S:
+                self._threads_at = now
+                threads = [list(t) for t in lab.threads()]
+                if threads != self._threads_sent:
+                    self._threads_sent = threads
+                    out.extend(json_frame(THREADS, threads))
+            if out:
+                self._sender.send(bytes(out))
+
+
+def load_workloads(spec: str, user: str | None) -> tuple[Workload, ...]:
+    """The catalogue from ``module:function`` (called with the user's spec, or None)."""
+    module, _, name = spec.partition(":")
+    factory = getattr(importlib.import_module(module), name)
+    return tuple(factory(user))
+
+
+class Agent:
+    """The observed side's two threads of control: commands in, events out."""
+
+    def __init__(self, lab: Lab, sock: socket.socket, sender: Sender) -> None:
+        self.lab = lab
+        self.sock = sock
+        self.sender = sender
+        self.streamer = Streamer(lab, sender, os.getppid(), self._orphaned)
+
+    def _orphaned(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def serve(self) -> None:
+        """Read commands until the viewer says quit or goes away."""
+        self.streamer.start()
+        for kind, payload in read_frames(self.sock):
+            if kind != COMMAND:
+                continue
+            try:
+                command = json.loads(payload)
+            except ValueError:
+                continue
+            if command.get("op") == "quit":
+                return
+            self.command(command)
+
+    def command(self, command: dict[str, Any]) -> None:
+        op = command.get("op")
+        lab = self.lab
+        try:
+            if op == "start":
+                lab.launch(command["key"], command["mode"], command["params"], command["run"])
+            elif op == "stop":
+                lab.stop(command["key"])
+            elif op == "stop_run":
+                lab.stop_run(command["run"])
+            elif op == "adjust":
+                lab.adjust(command["key"], command["name"], command["value"])
+            elif op == "pin":
+                lab.pin(command["cores"])
+        except Exception as exc:
+            if op == "start":
+                self._refused(command, describe_error(exc))
+            else:
+                print(f"cpviz agent: {op} failed: {describe_error(exc)}", file=sys.stderr)
+
+    def _refused(self, command: dict[str, Any], why: str) -> None:
+        """A run the lab could not even queue still starts and ends, saying why."""
+        now = self.lab.clock.now()
+        params = tuple(sorted(dict(command.get("params") or {}).items()))
+        key, mode, run = str(command.get("key")), str(command.get("mode")), int(command["run"])
+        result = RunResult(key, mode, params, 0.0, 0.0, 0.0, None, None, (),
+                           f"failed to start: {why}")
+        self.lab.stream.put(RunStart(now, run, key, mode, params, 0))
+        self.lab.stream.put(RunEnd(now, run, result))
+
+    def shutdown(self) -> None:
+        """Stop every run and pool, send what is left, and close the channel."""
+        self.lab.close()
+        self.streamer.stop()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    fd_text = os.environ.get(CHANNEL_FD_ENV, "")
+    if not fd_text.isdigit() or len(args) != 1:
+        print("cpviz agent: started by cpviz itself, not by hand (no channel)", file=sys.stderr)
+        return 2
+    sock = socket.socket(fileno=int(fd_text))
+    sock.setblocking(True)
+    sender = Sender(sock)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        config = json.loads(args[0])
+        workloads = load_workloads(config["catalogue"], config.get("user"))
+        stream = EventStream(MonotonicClock(float(config["origin"])))
+
+        def mark(at: str, run_id: int) -> None:
+            sender.send(json_frame(MARK, {"run": run_id, "at": at}))
+
+        lab = Lab(
+            stream,
+            threshold_s=float(config["threshold_s"]),
+            workloads=workloads,
+            pin_cores=config.get("pin_cores"),
+            stall_s=float(config.get("stall_s", 1.0)),
+            mark=mark,
+            process_workers=config.get("process_workers"),
+        )
+        lab.start()
+    except (_Quit, KeyboardInterrupt):
+        return 0
+    except BaseException as exc:
+        sender.send(json_frame(FATAL, {"error": describe_error(exc)}))
+        return 2
+    agent = Agent(lab, sock, sender)
+    sender.send(json_frame(HELLO, {
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "gil": gil_enabled(),
+    }))
+    try:
+        agent.serve()
+    except (_Quit, KeyboardInterrupt):
+        pass
+    finally:
+        # A second signal while shutting down must not cut the shutdown short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        agent.shutdown()
+    return 0
+
+
+def entry() -> None:
+    """``python -m cpviz.agent``: exit without waiting on threads a workload left behind."""
+    code = main()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,528 @@
+"""The viewer's side of the observer split: start the observed process, talk to it, end it.
+
+cpviz's screen must not share the process it watches: sharing its GIL and CPU made the screen's
+own work show up as freezes and as the runs' CPU. So the lab and its probes run in a child
+process (:mod:`cpviz.agent.main`) started with the same interpreter, in a session of its own,
+joined by a socketpair that nobody else holds. This module:
+
+* starts that process and hands it the probe settings and the catalogue to offer;
+* reads its frames on a thread that does nothing else, so the observed side never waits on the
+  screen; the frames are decoded into events only when the consumer drains the stream;
+* charges each run with the observed tree's CPU, read from outside the moment the run starts and
+  ends (see :mod:`cpviz.engine.accounting`), and reports the viewer's own CPU apart;
+* samples the cores and the observed threads and workers from outside (``CoreSampler``);
+* ends the observed side on quit, and waits until every process it started is gone; notices
+  when it dies, says how, and starts a fresh one for the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from cpviz.engine import accounting
+from cpviz.engine.clock import MonotonicClock
+from cpviz.engine.contract import Workload, WorkloadError, WorkloadInfo
+from cpviz.engine.events import Event, Observed, RunEnd, RunResult, RunStart
+from cpviz.engine.recording import decode_event
+from cpviz.engine.sampler import CoreSampler, Watched
+from cpviz.engine.stream import EventStream
+from cpviz.engine.wire import (
+    CHANNEL_FD_ENV,
+    COMMAND,
+    EVENTS,
+    FATAL,
+    HELLO,
+    MARK,
+    STEPS,
+    THREADS,
+    ChannelClosed,
+    Sender,
+    decode_steps,
+    json_frame,
+    read_frames,
+)
+
+#: The catalogue the observed process offers, named as ``module:function`` so that the engine
+#: never imports the workloads (the function is called with the user's spec, or None).
+DEFAULT_CATALOGUE = "cpviz.workloads.registry:lab_catalogue"
+#: How long the observed process may take to start (an interpreter, anyio, the workloads).
+START_TIMEOUT_S = 30.0
+#: How long it may take to stop its runs and pools after a quit before it is killed.
+QUIT_TIMEOUT_S = 5.0
+#: Lines of the observed process's own output kept, to say why it died.
+OUTPUT_LINES = 200
+
+
+class ObservedError(Exception):
+    """The observed process could not start, or died; the message is one line."""
+
+
+def describe_status(status: int) -> str:
+    """An exit status as people say it: "exited with status 1", "killed by SIGSEGV"."""
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return f"killed by {name}"
+    return f"exited with status {status}"
+
+
+def _pinned_count(cores: int) -> set[int]:
+    allowed = sorted(os.sched_getaffinity(0))
+    if not 1 <= cores <= len(allowed):
+        raise ValueError(f"--cores must be from 1 to {len(allowed)}, got {cores}")
+    return set(allowed[:cores])
+
+
+@dataclass
+class _Run:
+    run_id: int
+    key: str
+    mode: str
+    params: dict[str, Any]
+    started: bool = False
+    ended: bool = False
+
+
+@dataclass
+class _Mark:
+    """The observed tree's CPU and the viewer's own, the moment a run started or ended."""
+
+    tree_cpu: float
+    viewer_cpu: float
+
+
+class _Child:
+    """One observed process: its Popen, its channel, and the threads that read it."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], sock: socket.socket) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self.sock = sock
+        self.sender = Sender(sock)
+        self.hello: dict[str, Any] | None = None
+        self.fatal: str | None = None
+        self.ready = threading.Event()
+        self.output: deque[str] = deque(maxlen=OUTPUT_LINES)
+        #: Native id → (name, role) of its threads, as it last reported them.
+        self.threads: list[tuple[int, str, str]] = []
+        self.reader: threading.Thread | None = None
+        self.echo: threading.Thread | None = None
+        self.gone = threading.Event()
+
+
+class ObservedLab:
+    """The lab in its own process, driven from here: a Controller and the stream's owner."""
+
+    def __init__(
+        self,
+        workloads: Sequence[Workload],
+        *,
+        threshold_s: float = 0.1,
+        sample_hz: float = 10.0,
+        stall_s: float = 1.0,
+        pin_cores: int | None = None,
+        sample: bool = True,
+        catalogue: str = DEFAULT_CATALOGUE,
+        user: str | None = None,
+        process_workers: int | None = None,
+        output: TextIO | None = None,
+        python: str | None = None,
+    ) -> None:
+        self.clock = MonotonicClock()
+        self.stream = EventStream(self.clock)
+        self.cores = os.cpu_count() or 1
+        #: CPUs the observed side is pinned to, or None when not pinned.
+        self.pinned: set[int] | None = None
+        if pin_cores is not None:
+            if not hasattr(os, "sched_setaffinity"):
+                raise ValueError(
+                    "--cores needs CPU affinity, which this platform does not offer "
+                    "(Linux and Windows have it; macOS does not)"
+                )
+            self.pinned = _pinned_count(pin_cores)
+        self._workloads = {w.key: w for w in workloads}
+        self._order = tuple(workloads)
+        self._config: dict[str, Any] = {
+            "origin": self.clock.origin,
+            "threshold_s": threshold_s,
+            "stall_s": stall_s,
+            "pin_cores": pin_cores,
+            "catalogue": catalogue,
+            "user": user,
+            "process_workers": process_workers,
+        }
+        self._output = output
+        self._python = python or sys.executable
+        self._child: _Child | None = None
+        self._lock = threading.RLock()
+        self._runs: dict[int, _Run] = {}
+        self._next_run = 1
+        self._marks: dict[tuple[int, str], _Mark] = {}
+        #: Frames read and not yet decoded, and events made here, in arrival order.
+        self._inbox: deque[tuple[int, Any]] = deque()
+        self._closed = False
+        self.sampler = (
+            CoreSampler(self.stream.put, self.clock, hz=sample_hz, roles=self._watched,
+                        ctx_pids=self._observed_pids)
+            if sample
+            else None
+        )
+        self.stream.add_feed(self)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> ObservedLab:
+        """Start the observed process and wait until it is ready; ObservedError if it is not."""
+        child = self._spawn()
+        if not child.ready.wait(START_TIMEOUT_S):
+            self._end_child(child)
+            raise ObservedError(
+                f"the observed process did not start within {START_TIMEOUT_S:.0f} s"
+            )
+        if child.hello is None:
+            self._end_child(child)
+            raise ObservedError(self._why(child))
+        if self.sampler is not None:
+            self.sampler.start()
+        return self
+
+    def _spawn(self) -> _Child:
+        mine, theirs = socket.socketpair()
+        env = dict(os.environ)
+        env[CHANNEL_FD_ENV] = str(theirs.fileno())
+        try:
+            popen = subprocess.Popen(
+                [self._python, "-m", "cpviz.agent", json.dumps(self._config)],
+                pass_fds=(theirs.fileno(),),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                # Its own session: the terminal's Ctrl+C reaches the viewer alone, which then
+                # stops the observed side in order; and the session names everything it started.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            mine.close()
+            theirs.close()
+            raise ObservedError(f"cannot start {self._python}: {exc.strerror or exc}") from None
+        theirs.close()
+        child = _Child(popen, mine)
+        child.reader = threading.Thread(
+            target=self._read, args=(child,), name="cpviz-channel", daemon=True
+        )
+        child.echo = threading.Thread(
+            target=self._echo, args=(child,), name="cpviz-output", daemon=True
+        )
+        with self._lock:
+            self._child = child
+        child.reader.start()
+        child.echo.start()
+        return child
+
+    def close(self) -> None:
+        """Stop the observed side and wait until every process it started is gone."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            child = self._child
+        if self.sampler is not None:
+            self.sampler.stop()
+        if child is not None:
+            self._end_child(child)
+
+    def _end_child(self, child: _Child) -> None:
+        """Quit, wait, then make sure: nothing of the observed side outlives this call."""
+        child.sender.send(json_frame(COMMAND, {"op": "quit"}))
+        try:
+            child.popen.wait(QUIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                child.popen.kill()
+            child.popen.wait()
+        # Its workers, resource tracker, anything it started: all in its session.
+        accounting.end_session(child.pid)
+        if child.reader is not None:
+            child.reader.join(timeout=2.0)
+        if child.echo is not None:
+            child.echo.join(timeout=2.0)
+        with contextlib.suppress(OSError):
+            child.sock.close()
+        if child.popen.stdout is not None:
+            with contextlib.suppress(OSError):
+                child.popen.stdout.close()
+
+    def __enter__(self) -> ObservedLab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the channel ----------------------------------------------------------------------------
+
+    def _read(self, child: _Child) -> None:
+        """Read frames as fast as they come; decoding waits for the consumer."""
+        inbox = self._inbox
+        try:
+            for kind, payload in read_frames(child.sock):
+                if kind in (STEPS, EVENTS):
+                    inbox.append((kind, payload))
+                elif kind == MARK:
+                    self._mark(child, json.loads(payload))
+                elif kind == THREADS:
+                    child.threads = [(int(t), str(n), str(r)) for t, n, r in json.loads(payload)]
+                elif kind == HELLO:
+                    child.hello = json.loads(payload)
+                    child.ready.set()
+                elif kind == FATAL:
+                    child.fatal = str(json.loads(payload).get("error", "unknown error"))
+        except (ChannelClosed, ValueError) as exc:
+            child.fatal = child.fatal or str(exc)
+        child.ready.set()
+        self._gone(child)
+
+    def _mark(self, child: _Child, mark: dict[str, Any]) -> None:
+        # First thing: read the CPU figures, before anything else can happen in between.
+        figures = _Mark(accounting.tree_cpu(child.pid), accounting.own_cpu())
+        with self._lock:
+            self._marks[(int(mark["run"]), str(mark["at"]))] = figures
+
+    def _echo(self, child: _Child) -> None:
+        """Keep the observed process's own output (and pass it on, headless)."""
+        stream = child.popen.stdout
+        if stream is None:
+            return
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            child.output.append(line)
+            if self._output is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    print(line, file=self._output, flush=True)
+
+    def _gone(self, child: _Child) -> None:
+        """The channel closed: learn how the observed side ended and say so."""
+        status = child.popen.wait()
+        accounting.end_session(child.pid)
+        if child.echo is not None:
+            child.echo.join(timeout=2.0)
+        child.gone.set()
+        with self._lock:
+            if self._child is child:
+                self._child = None
+            quitting = self._closed
+        if child.hello is None:
+            return  # it never started; start() says why
+        if quitting and status == 0:
+            self._inbox.append((0, Observed(self.clock.now(), child.pid, "exited",
+                                            "stopped with cpviz", status)))
+            return
+        why = describe_status(status)
+        last = next((line for line in reversed(child.output) if line.strip()), "")
+        detail = f"{why}: {last.strip()}" if last else why
+        self._inbox.append((0, Observed(self.clock.now(), child.pid, "exited", detail, status)))
+
+    def _why(self, child: _Child) -> str:
+        if child.fatal:
+            return child.fatal
+        child.gone.wait(2.0)
+        status = child.popen.poll()
+        last = next((line for line in reversed(child.output) if line.strip()), "")
+        how = describe_status(status) if status is not None else "did not answer"
+        return f"the observed process {how}" + (f": {last.strip()}" if last else "")
+
+    def drain(self, out: list[Event]) -> int:
+        """Decode what the reader received (the stream's feed; the consumer's thread)."""
+        inbox = self._inbox
+        origin = self.clock.origin
+        for _ in range(len(inbox)):
+            kind, payload = inbox.popleft()
+            if kind == STEPS:
+                decode_steps(payload, origin, out)
+            elif kind == EVENTS:
+                for line in payload.decode().splitlines():
+                    out.append(self._settle(decode_event(json.loads(line))))
+            elif isinstance(payload, Observed):
+                self._observed_ended(payload, out)
+        return 0
+
+    def _settle(self, event: Event) -> Event:
+        """Bookkeeping on the way through: a run's start and end, and its CPU from outside."""
+        if isinstance(event, RunStart):
+            with self._lock:
+                run = self._runs.get(event.run_id)
+                if run is not None:
+                    run.started = True
+        elif isinstance(event, RunEnd):
+            with self._lock:
+                run = self._runs.get(event.run_id)
+                if run is not None:
+                    run.ended = True
+                start = self._marks.pop((event.run_id, "start"), None)
+                end = self._marks.pop((event.run_id, "end"), None)
+            if start is not None and end is not None:
+                result = event.result
+                cpu = max(0.0, end.tree_cpu - start.tree_cpu)
+                extra = dict(result.extra)
+                extra["observer_cpu_s"] = round(max(0.0, end.viewer_cpu - start.viewer_cpu), 6)
+                result = dataclasses.replace(
+                    result, cpu_s=cpu, parallelism=cpu / max(result.wall_s, 1e-9),
+                    extra=tuple(extra.items()),
+                )
+                return RunEnd(event.t, event.run_id, result)
+        return event
+
+    def _observed_ended(self, ended: Observed, out: list[Event]) -> None:
+        """Runs the dead process had going end here, failed, saying how it died."""
+        with self._lock:
+            lost = [r for r in self._runs.values() if not r.ended]
+            for run in lost:
+                run.ended = True
+        for run in lost:
+            params = tuple(sorted(run.params.items()))
+            if not run.started:
+                out.append(RunStart(ended.t, run.run_id, run.key, run.mode, params, 0))
+            outcome = f"failed: the observed process {ended.detail}"
+            out.append(RunEnd(ended.t, run.run_id, RunResult(
+                run.key, run.mode, params, 0.0, 0.0, 0.0, None, None, (), outcome)))
+        if ended.detail != "stopped with cpviz":
+            out.append(ended)
+
+    # -- sampling from outside ------------------------------------------------------------------
+
+    def _observed_pids(self) -> list[int]:
+        child = self._child
+        if child is None:
+            return []
+        return [child.pid, *accounting.descendants(child.pid)]
+
+    def _watched(self) -> list[Watched]:
+        out = [Watched("ui", os.getpid(), "cpviz (viewer)", True)]
+        child = self._child
+        if child is None:
+            return out
+        for tid, name, role in child.threads:
+            out.append(Watched(role, tid, name, False, child.pid))  # type: ignore[arg-type]
+        for pid in accounting.descendants(child.pid):
+            out.append(Watched("process", pid, f"worker {pid}", True))
+        return out
+
+    # -- the controller -------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """The observed process's pid, while there is one."""
+        child = self._child
+        return child.pid if child is not None else None
+
+    def interpreter(self) -> dict[str, Any]:
+        """What the observed process said about itself (pid, python, gil), or {}."""
+        child = self._child
+        return dict(child.hello or {}) if child is not None else {}
+
+    def workloads(self) -> Sequence[WorkloadInfo]:
+        return [w.info() for w in self._order]
+
+    def workload(self, key: str) -> Workload:
+        try:
+            return self._workloads[key]
+        except KeyError:
+            raise WorkloadError(
+                f"unknown workload {key!r}; choose one of: " + ", ".join(self._workloads)
+            ) from None
+
+    def _send(self, command: dict[str, Any]) -> None:
+        """Send a command, starting a fresh observed process first if the last one died."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the lab is closed")
+            child = self._child
+            if child is None:
+                child = self._spawn()
+        child.sender.send(json_frame(COMMAND, command))
+
+    def start_run(self, workload: Workload, mode: str, params: dict[str, Any]) -> int:
+        """Start a run of an already-validated mode and parameters; returns its run id."""
+        with self._lock:
+            run_id = self._next_run
+            self._next_run += 1
+            self._runs[run_id] = _Run(run_id, workload.key, mode, dict(params))
+        self._send({"op": "start", "run": run_id, "key": workload.key, "mode": mode,
+                    "params": params})
+        return run_id
+
+    def launch(self, key: str, mode: str | None, settings: dict[str, Any]) -> int:
+        """Validate ``key``, ``mode`` and ``settings`` (raises WorkloadError) and start a run."""
+        workload = self.workload(key)
+        mode, params = workload.resolve(mode, settings)
+        return self.start_run(workload, mode, params)
+
+    def stop(self, key: str) -> None:
+        if self._child is not None:
+            self._send({"op": "stop", "key": key})
+
+    def stop_run(self, run_id: int) -> None:
+        if self._child is not None:
+            self._send({"op": "stop_run", "run": run_id})
+
+    def adjust(self, key: str, name: str, value: Any) -> Any:
+        parsed = self.workload(key).live_value(name, value)
+        if self._child is not None:
+            self._send({"op": "adjust", "key": key, "name": name, "value": parsed})
+        return parsed
+
+    def pin(self, cores: int | None) -> int | None:
+        if not hasattr(os, "sched_setaffinity"):
+            raise ValueError(
+                "pinning needs CPU affinity, which this platform does not offer "
+                "(Linux and Windows have it; macOS does not)"
+            )
+        self.pinned = None if cores is None else _pinned_count(cores)
+        self._send({"op": "pin", "cores": cores})
+        return None if self.pinned is None else len(self.pinned)
+
+    def running(self) -> set[str]:
+        with self._lock:
+            return {r.key for r in self._runs.values() if not r.ended}
+
+
+class ObservedController:
+    """An :class:`ObservedLab` as the UI's :class:`~cpviz.engine.source.Controller`."""
+
+    def __init__(self, lab: ObservedLab) -> None:
+        self.lab = lab
+
+    def workloads(self) -> Sequence[WorkloadInfo]:
+        return self.lab.workloads()
+
+    def start(self, key: str, mode: str, params: dict[str, Any]) -> int:
+        return self.lab.launch(key, mode, params)
+
+    def stop(self, key: str) -> None:
+        self.lab.stop(key)
+
+    def adjust(self, key: str, name: str, value: Any) -> Any:
+        return self.lab.adjust(key, name, value)
+
+    def pin(self, cores: int | None) -> int | None:
+        return self.lab.pin(cores)
+
+    def running(self) -> set[str]:
+        return self.lab.running()
+
+    def close(self) -> None:
+        self.lab.close()

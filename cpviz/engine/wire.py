@@ -1,0 +1,140 @@
+"""The channel's wire format: length-prefixed frames on a private local socket.
+
+The observed process must pay as little as possible for being watched, so task steps cross as
+the tracer's raw ring records (four doubles each, a whole batch in one frame) and are turned into
+:class:`~cpviz.engine.events.TaskStep` objects only in the viewer. Every other event crosses as
+the recording format's own JSON line (:mod:`cpviz.engine.recording`), so a recording is the
+decoded channel stream, line for line. Commands travel the other way as small JSON objects.
+
+Standard library only: both ends import it, and the observed end must not load Textual.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+from array import array
+from collections.abc import Iterator
+from typing import Any
+
+from cpviz.engine.events import Event, TaskStep
+
+#: Frame header: payload length (little-endian uint32), then one byte saying what it holds.
+HEADER = struct.Struct("<IB")
+#: The largest frame either end accepts; a longer one means the stream is corrupt.
+MAX_FRAME = 64 << 20
+
+# Observed → viewer.
+#: Raw task-step records: doubles in fours (signed task id, ready, start, end; perf_counter).
+STEPS = 1
+#: Events as JSON Lines, in the recording format.
+EVENTS = 2
+#: An accounting mark, sent the moment a run starts or ends: {"run": id, "at": "start"|"end"}.
+MARK = 3
+#: The observed process's threads: [[native id, name, role], ...].
+THREADS = 4
+#: The observed side is ready: {"pid": ..., "python": ..., "gil": ...}.
+HELLO = 5
+#: The observed side could not start: {"error": "one line"}.
+FATAL = 6
+# Viewer → observed.
+#: A command: {"op": "start" | "stop" | "adjust" | "pin" | "quit", ...}.
+COMMAND = 16
+
+#: Environment variable through which the observed process finds its end of the channel.
+CHANNEL_FD_ENV = "CPVIZ_CHANNEL_FD"
+#: Doubles per step record, as the tracer's ring lays them out.
+STRIDE = 4
+
+
+class ChannelClosed(Exception):
+    """The other end went away (or the stream was corrupt, which is treated the same)."""
+
+
+def frame(kind: int, payload: bytes) -> bytes:
+    """One frame, ready to send."""
+    return HEADER.pack(len(payload), kind) + payload
+
+
+def json_frame(kind: int, obj: Any) -> bytes:
+    return frame(kind, json.dumps(obj, separators=(",", ":")).encode())
+
+
+class Sender:
+    """Writes whole frames from any thread: one lock, so frames never interleave."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def send(self, data: bytes) -> bool:
+        """Send frames; False (and nothing raised) once the other end has gone."""
+        if self.closed:
+            return False
+        with self._lock:
+            try:
+                self._sock.sendall(data)
+            except OSError:
+                self.closed = True
+                return False
+        return True
+
+
+def read_frames(sock: socket.socket, chunk: int = 1 << 18) -> Iterator[tuple[int, bytes]]:
+    """Every frame the socket delivers, until the other end closes it.
+
+    Raises ChannelClosed on a frame that cannot be right (too long): the stream is private, so
+    that only happens when something wrote into it that should not have.
+    """
+    pending = bytearray()
+    need = HEADER.size
+    while True:
+        try:
+            data = sock.recv(chunk)
+        except OSError:
+            return
+        if not data:
+            return
+        pending += data
+        while len(pending) >= need:
+            length, kind = HEADER.unpack_from(pending)
+            if length > MAX_FRAME:
+                raise ChannelClosed(f"a frame of {length} bytes: the channel is corrupt")
+            end = HEADER.size + length
+            if len(pending) < end:
+                need = end
+                break
+            yield kind, bytes(pending[HEADER.size:end])
+            del pending[:end]
+            need = HEADER.size
+
+
+def steps_from_raw(
+    values: array[float] | list[float], origin: float, out: list[Event], first: int = 0,
+    stop: int | None = None,
+) -> None:
+    """Append the TaskSteps that raw ring records ``[first, stop)`` hold, on the session clock.
+
+    A negative task id marks the task's last step (the tracer folds the done flag into the sign).
+    """
+    append = out.append
+    stop = len(values) // STRIDE if stop is None else stop
+    for n in range(first, stop):
+        i = n * STRIDE
+        tid = values[i]
+        if tid > 0:
+            append(TaskStep(int(tid), values[i + 1] - origin, values[i + 2] - origin,
+                            values[i + 3] - origin))
+        else:
+            append(TaskStep(int(-tid), values[i + 1] - origin, values[i + 2] - origin,
+                            values[i + 3] - origin, True))
+
+
+def decode_steps(payload: bytes, origin: float, out: list[Event]) -> None:
+    """The TaskSteps of one STEPS frame."""
+    values = array("d")
+    values.frombytes(payload[: len(payload) - len(payload) % (8 * STRIDE)])
+    steps_from_raw(values, origin, out)
