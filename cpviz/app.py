@@ -143,6 +143,8 @@ class CpvizApp(App[None]):
         }
         self._controller_closed = False
         self._reported: set[int] = set()
+        #: Time of the last observed-process event already told (see _report_observed).
+        self._observed_upto = -1.0
         self.lanes = CoreLanes(self.model, id="lanes")
         self.runs = RunPanel(self.model, id="runs")
         self.timeline = Timeline(self.model, id="timeline")
@@ -185,6 +187,7 @@ class CpvizApp(App[None]):
         if replay is not None:
             self._follow_replay()
         self._report_failures()
+        self._report_observed()
         if not self.paused or replay is not None:
             self.now = self.display_time(self.source.clock.now())
         self._sync_recording()
@@ -239,6 +242,19 @@ class CpvizApp(App[None]):
             if result.outcome.startswith("failed"):
                 self.notify(
                     f"{run.workload}:{run.mode} {result.outcome}", severity="error", timeout=10
+                )
+
+    def _report_observed(self) -> None:
+        """Say when the observed process died, how, and that the next key starts a new one."""
+        for ev in self.model.observed:
+            if ev.t <= self._observed_upto:
+                continue
+            self._observed_upto = ev.t
+            if ev.what == "exited":
+                self.notify(
+                    f"the observed process {ev.detail}; the next workload key starts a fresh one",
+                    severity="error",
+                    timeout=15,
                 )
 
     def _push(self) -> None:

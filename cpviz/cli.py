@@ -16,14 +16,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from cpviz import __version__
-from cpviz.engine.observed import ObservedError
-from cpviz.engine.recording import RecordingError
+from cpviz.engine.errors import CpvizError, UsageError
 from cpviz.record_cli import add_commands, add_record_options, finish_recording, start_recording
-from cpviz.talk.commands import TalkError, add_talk_commands
-from cpviz.talk.deck import DeckError
+from cpviz.talk.commands import add_talk_commands
 from cpviz.workloads.registry import (
     Workload,
-    WorkloadError,
     catalogue,
     find,
 )
@@ -34,10 +31,6 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """A bad command line; the message is the whole story."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -228,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_serve(args)
             return cmd_talk(args, lambda a: _lab(a, catalogue()))
         return cmd_tui(args)
-    except (UsageError, WorkloadError, RecordingError, TalkError, DeckError, ObservedError) as exc:
+    except CpvizError as exc:  # the one place a mistake becomes one line and status 2
         return _error(str(exc))
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cpviz.engine.errors import UsageError
 from cpviz.engine.recording import DEFAULT_MAX_MB, Header, Recorder, Recording, load
 
 #: Smallest and largest ``--record-max-mb``.
@@ -179,7 +180,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
             wall = "" if run["wall_s"] is None else f" in {run['wall_s']:.3f} s"
             print(f"  run {run['run_id']}: {run['workload']}:{run['mode']} {run['outcome']}{wall}")
         return 0
-    from cpviz.cli import UsageError
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError(
@@ -208,7 +208,6 @@ def default_output(path: str) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from cpviz.cli import UsageError
     from cpviz.engine.export import export_perfetto
 
     recording = load(args.file)

@@ -16,12 +16,12 @@ from cpviz.engine.events import Phase, RunResult
 from cpviz.engine.model import Model
 from cpviz.workloads import _jobs
 from cpviz.workloads.cpu import START_METHODS, ThreadCrew
-from cpviz.workloads.registry import WorkloadError, find
+from cpviz.workloads.registry import WorkloadError, catalogue, find
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab() as running:
+    with Lab(workloads=catalogue()) as running:
         yield running
 
 

@@ -226,7 +226,7 @@ def _stuck_in_deadlock_code() -> list[str]:
 @pytest.mark.parametrize("mode", ["threads", "tasks"])
 def test_stopping_a_deadlocked_run_leaves_nothing_behind(mode: str) -> None:
     before = {t.ident for t in threading.enumerate()}
-    lab = Lab(stall_s=STALL_S).start()
+    lab = Lab(stall_s=STALL_S, workloads=catalogue()).start()
     try:
         run_id = lab.launch("deadlock", mode, {"hold_ms": 20, "give_up_s": 600})
         seen: list[Event] = []

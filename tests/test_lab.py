@@ -12,11 +12,12 @@ import pytest
 from cpviz.agent.lab import Lab
 from cpviz.engine.events import RunResult
 from cpviz.engine.model import Model
+from cpviz.workloads.registry import catalogue
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab() as running:
+    with Lab(workloads=catalogue()) as running:
         yield running
 
 
@@ -127,7 +128,7 @@ def _processes(pids: list[int]) -> list[psutil.Process]:
 
 def test_a_closed_lab_leaves_no_thread_and_no_worker() -> None:
     before = {t.ident for t in threading.enumerate()}
-    lab = Lab()
+    lab = Lab(workloads=catalogue())
     lab.start()
     run_id = lab.launch("cpu", "processes", {"jobs": 4, "work": 100_000_000})
     while not lab.pool_pids():

@@ -14,12 +14,12 @@ from cpviz.agent.lab import Lab
 from cpviz.engine.events import Event, RunResult
 from cpviz.engine.model import Model
 from cpviz.workloads import pipeline
-from cpviz.workloads.registry import Meter, RunContext, WorkloadError, find
+from cpviz.workloads.registry import Meter, RunContext, WorkloadError, catalogue, find
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab() as running:
+    with Lab(workloads=catalogue()) as running:
         yield running
 
 

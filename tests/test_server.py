@@ -14,7 +14,7 @@ from cpviz.engine.model import Model
 from cpviz.workloads import server
 from cpviz.workloads._http import MAX_HEAD, BadRequest, Request, response, take_request
 from cpviz.workloads._jobs import spin
-from cpviz.workloads.registry import WorkloadError, find
+from cpviz.workloads.registry import WorkloadError, catalogue, find
 from cpviz.workloads.server import CLIENT_THREAD, ROUNDS, LoadStats, percentile, render
 
 # -- the HTTP parser ----------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def test_a_concurrency_the_file_limit_cannot_hold_is_refused(
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab(threshold_s=0.05) as running:
+    with Lab(threshold_s=0.05, workloads=catalogue()) as running:
         yield running
 
 

@@ -12,12 +12,12 @@ import pytest
 from cpviz.agent.lab import Lab
 from cpviz.engine.model import Model
 from cpviz.workloads import shared_state
-from cpviz.workloads.registry import WorkloadError, find
+from cpviz.workloads.registry import WorkloadError, catalogue, find
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab() as running:
+    with Lab(workloads=catalogue()) as running:
         yield running
 
 

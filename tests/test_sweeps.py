@@ -14,12 +14,12 @@ from cpviz.engine.model import Model
 from cpviz.workloads.amdahl import amdahl_speedup, split
 from cpviz.workloads.cpu import usable_cores
 from cpviz.workloads.oversubscribe import worker_counts
-from cpviz.workloads.registry import WorkloadError, find
+from cpviz.workloads.registry import WorkloadError, catalogue, find
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    with Lab() as running:
+    with Lab(workloads=catalogue()) as running:
         yield running
 
 

@@ -136,7 +136,7 @@ class Lab:
         stream: EventStream | None = None,
         *,
         threshold_s: float = 0.1,
-        workloads: Sequence[Workload] | None = None,
+        workloads: Sequence[Workload],
         process_workers: int | None = None,
         pin_cores: int | None = None,
         stall_s: float = 1.0,
@@ -158,7 +158,8 @@ class Lab:
                     "(Linux and Windows have it; macOS does not)"
                 )
             self.pinned = pinned_cpus(pin_cores)
-        self._workloads = tuple(workloads) if workloads is not None else _catalogue()
+        #: What this lab offers; passed in, so the lab never imports the catalogue.
+        self._workloads = tuple(workloads)
         self.tracer = Tracer(origin=clock.origin, track_runs=True)
         self.watchdog = Watchdog(self.stream.put, clock, threshold_s=threshold_s)
         #: No-progress alarm (C13): a run quiet for ``stall_s`` with nothing to wake it.
@@ -217,14 +218,15 @@ class Lab:
         self._loop_tid = threading.get_native_id()
         self._shutdown = asyncio.Event()
         self._queue = asyncio.Queue()
-        self.tracer.attach(loop)
-        self.watchdog.attach(loop)
-        self.progress.attach(loop)
-        self._sample_gauges()
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
+                # Started before the tracer attaches: cpviz's own task is no row of the user's.
                 tg.start_soon(self._dispatch, name=DISPATCH_TASK)
+                self.tracer.attach(loop)
+                self.watchdog.attach(loop)
+                self.progress.attach(loop)
+                self._sample_gauges()
                 self._ready.set()
                 await self._shutdown.wait()
                 tg.cancel_scope.cancel()
@@ -676,8 +678,3 @@ class LabController:
     def close(self) -> None:
         self.lab.close()
 
-
-def _catalogue() -> tuple[Workload, ...]:
-    from cpviz.workloads.registry import catalogue
-
-    return catalogue()

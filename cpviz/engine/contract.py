@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cpviz.engine.errors import CpvizError
 from cpviz.engine.events import Event, Metric, Phase, SweepPoint
 
 
@@ -42,7 +43,7 @@ class WorkloadInfo:
     explanation: str
 
 
-class WorkloadError(ValueError):
+class WorkloadError(CpvizError, ValueError):
     """A bad workload name, mode, parameter or value; the message says what is accepted."""
 
 

@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from cpviz.engine.errors import CpvizError
 from cpviz.engine.model import Model
 from cpviz.engine.stream import EventStream
 
 
-class RunTimeout(Exception):
+class RunTimeout(CpvizError):
     """A run did not end by its deadline; it was asked to stop."""
 
 

@@ -34,6 +34,7 @@ from typing import Any, TextIO
 from cpviz.engine import accounting
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.contract import Workload, WorkloadError, WorkloadInfo
+from cpviz.engine.errors import CpvizError
 from cpviz.engine.events import Event, Observed, RunEnd, RunResult, RunStart
 from cpviz.engine.recording import decode_event
 from cpviz.engine.sampler import CoreSampler, Watched
@@ -65,7 +66,7 @@ QUIT_TIMEOUT_S = 5.0
 OUTPUT_LINES = 200
 
 
-class ObservedError(Exception):
+class ObservedError(CpvizError):
     """The observed process could not start, or died; the message is one line."""
 
 

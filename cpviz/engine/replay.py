@@ -24,6 +24,7 @@ from typing import Any
 
 from cpviz.engine.clock import Clock, MonotonicClock
 from cpviz.engine.contract import WorkloadInfo
+from cpviz.engine.errors import CpvizError
 from cpviz.engine.events import Event, IncidentStart, RunEnd, RunStart, StallStart
 from cpviz.engine.recording import Recording
 from cpviz.engine.source import event_time
@@ -32,7 +33,7 @@ from cpviz.engine.source import event_time
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
-class ReplayError(Exception):
+class ReplayError(CpvizError):
     """Something a replay cannot do (start a workload, an unknown speed)."""
 
 

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cpviz.engine.errors import CpvizError
 from cpviz.talk.deck import Deck, Scene, builtin_deck, check_report, load_deck
 
 
-class TalkError(Exception):
+class TalkError(CpvizError):
     """A talk that cannot start; the message is one line."""
 
 

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cpviz.engine.errors import CpvizError
 from cpviz.workloads.registry import Workload, WorkloadError, catalogue
 
 #: Views a scene may show, in the order the screen stacks them by default.
@@ -50,7 +51,7 @@ SIZE_RANGE = (1, 10)
 MAX_BYTES = 1 << 20
 
 
-class DeckError(ValueError):
+class DeckError(CpvizError, ValueError):
     """A mistake in a deck. The message names the file, the scene and the key that is wrong."""
 
 

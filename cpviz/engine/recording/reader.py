@@ -16,6 +16,7 @@ from io import BufferedReader
 from pathlib import Path
 from typing import Any
 
+from cpviz.engine.errors import CpvizError
 from cpviz.engine.events import Event
 from cpviz.engine.recording.codec import _Bad, _decode_event
 from cpviz.engine.recording.header import Header, _decode_header
@@ -25,7 +26,7 @@ MAX_LINE_BYTES = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class RecordingError(Exception):
+class RecordingError(CpvizError):
     """A recording that cannot be read or written; ``str()`` is the whole one-line story."""
 
     def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
