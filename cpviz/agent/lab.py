@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -179,7 +180,7 @@ class Lab:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._shutdown: asyncio.Event | None = None
-        self._queue: asyncio.Queue[_Run] | None = None
+        self._queue: asyncio.Queue[Callable[[], None]] | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
         self._error: BaseException | None = None
@@ -236,20 +237,36 @@ class Lab:
             self.tracer.detach()
 
     async def _dispatch(self) -> None:
-        """Start queued runs, from inside a task.
+        """Run what other threads asked for (start a run, change a live parameter), inside a
+        task.
 
-        A run started from a plain ``call_soon_threadsafe`` callback has no current task, and
+        Called from a plain ``call_soon_threadsafe`` callback there is no current task, and
         anyio (through sniffio, where that is installed) then cannot tell which library is
-        running: every run hung. Here ``start_soon`` always runs inside this task.
+        running: every run hung, and so did a consumer added mid-run. Here everything that may
+        touch anyio runs inside this task.
         """
         queue = self._queue
         assert queue is not None
         while True:
-            run = await queue.get()
+            job = await queue.get()
             try:
-                self._spawn_run(run)
-            except Exception as exc:  # the run must still end, and say why
-                self._refuse(run, f"failed to start: {describe_error(exc)}")
+                job()
+            except Exception as exc:  # a probe must never take the lab down
+                print(f"cpviz lab: {describe_error(exc)}", file=sys.stderr)
+
+    def _in_task(self, job: Callable[[], None]) -> None:
+        """Have the dispatcher task run ``job`` on the lab loop; safe from any thread."""
+        loop, queue = self._loop, self._queue
+        if loop is None or queue is None:
+            raise RuntimeError("the lab is not running")
+        with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
+            loop.call_soon_threadsafe(queue.put_nowait, job)
+
+    def _start(self, run: _Run) -> None:
+        try:
+            self._spawn_run(run)
+        except Exception as exc:  # the run must still end, and say why
+            self._refuse(run, f"failed to start: {describe_error(exc)}")
 
     def _refuse(self, run: _Run, outcome: str) -> None:
         """End a run that never began, with a result that says why."""
@@ -366,7 +383,7 @@ class Lab:
             self._next_run = max(self._next_run, run_id + 1)
             run = _Run(run_id, workload, mode, dict(params))
             self._runs[run_id] = run
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, run)
+        self._in_task(lambda: self._start(run))
         return run_id
 
     def launch(
@@ -394,8 +411,7 @@ class Lab:
             if run.scope is not None:
                 run.scope.cancel()
 
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(cancel)
+        self._in_task(cancel)
 
     def adjust(self, key: str, name: str, value: Any) -> Any:
         """Change a live parameter of workload ``key``'s running runs; returns the parsed value.
@@ -412,8 +428,7 @@ class Lab:
                     run.ctx.change(name, parsed)
 
         if self._loop is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(apply)
+            self._in_task(apply)
         return parsed
 
     def running(self) -> set[str]:

@@ -15,6 +15,7 @@ it stops every run and pool and exits, and its pool workers exit when they see i
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -267,6 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> None:
     """``python -m cpviz.agent``: exit without waiting on threads a workload left behind."""
     code = main()
+    # The pools a stopped run left behind are garbage in cycles; collecting them runs their
+    # semaphores' finalizers. os._exit skips those, and the resource tracker then warns "leaked
+    # semaphore objects" into the user's terminal and may be killed before it unlinks them.
+    gc.collect()
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -56,7 +56,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from cpviz.agent.tracer import Tracer
 from cpviz.agent.watchdog import call_text, capture_stack, classify, describe_frames
-from cpviz.engine.clock import MonotonicClock
+from cpviz.engine.clock import Clock
 from cpviz.engine.events import Event, StallEnd, StallStart, Waiter
 
 #: Objects whose waits only another task (or thread) of the program can end.
@@ -295,12 +295,15 @@ class ProgressDetector:
 
     ``emit`` is called on the loop thread (default: the tracer's, so stalls stay in order with
     the steps around them). The tracer must be made with ``track_runs=True``.
+
+    The decision lives in :meth:`check` (one look at ``now``); the periodic callback only feeds
+    it the clock's time, so a test drives it with a manual clock and an idle loop.
     """
 
     def __init__(
         self,
         tracer: Tracer,
-        clock: MonotonicClock,
+        clock: Clock,
         stall_s: float = 1.0,
         check_s: float = 0.1,
         emit: Callable[[Event], None] | None = None,
@@ -369,17 +372,27 @@ class ProgressDetector:
     # -- the check ------------------------------------------------------------------------------
 
     def _check(self) -> None:
+        """The periodic callback: one :meth:`check` at the clock's time, then the next one."""
         loop = self._loop
         if loop is None:
             return
         try:
-            if self._watches:
-                self._scan(loop)
-            else:  # nothing to watch: only keep up with the ring, so no step looks new later
-                self._seen, self._drops = self.tracer.written, self.tracer.dropped_total
+            self.check(self.clock.now(), loop)
         finally:
             if self._loop is loop:
                 self._timer = loop.call_later(self.check_s, self._check)
+
+    def check(self, now: float, loop: asyncio.AbstractEventLoop) -> None:
+        """One look at the watched runs at ``now``; loop thread only (or a loop not running).
+
+        A run that stepped since the last check is alive (and its stall ends); a quiet one is
+        examined on ``loop``: a wake-up coming keeps it alive, and with none, stuck waiters and
+        nothing since ``alive`` for longer than ``stall_s``, a stall opens.
+        """
+        if self._watches:
+            self._scan(now, loop)
+        else:  # nothing to watch: only keep up with the ring, so no step looks new later
+            self._seen, self._drops = self.tracer.written, self.tracer.dropped_total
 
     def _stepped(self, now: float) -> dict[int, float]:
         """Watched runs with a step since the last check → end of their latest step."""
@@ -411,8 +424,7 @@ class ProgressDetector:
             n -= 1
         return out
 
-    def _scan(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = self.clock.now()
+    def _scan(self, now: float, loop: asyncio.AbstractEventLoop) -> None:
         stepped = self._stepped(now)
         self._checks += 1
         scene = _Scene(loop, self.run_of)

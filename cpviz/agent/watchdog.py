@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Literal
 
-from cpviz.engine.clock import MonotonicClock
+from cpviz.engine.clock import Clock
 from cpviz.engine.events import (
     Event,
     Frame,
@@ -235,16 +235,22 @@ class Watchdog:
 
     ``emit`` receives every event; it is called from the watchdog thread (incident start) and from
     the loop thread (incident end, lag), so it must be thread-safe (``EventStream.put`` is).
+
+    The decisions live in :meth:`beat` (the loop turned at ``now``) and :meth:`poll` (the
+    watchdog looks at ``now``); the heartbeat callback and the thread only feed them the clock's
+    time, so a test drives both with a manual clock and no threads. ``sleep`` is what the thread
+    waits ``poll_s`` with.
     """
 
     def __init__(
         self,
         emit: Callable[[Event], None],
-        clock: MonotonicClock,
+        clock: Clock,
         threshold_s: float = 0.1,
         beat_s: float = 0.01,
         poll_s: float = 0.005,
         lag_report_s: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if threshold_s <= 0:
             raise ValueError(f"threshold must be positive, got {threshold_s}")
@@ -254,6 +260,9 @@ class Watchdog:
         self.beat_s = beat_s
         self.poll_s = poll_s
         self.lag_report_s = lag_report_s
+        self._sleep = sleep
+        #: Polls since the open incident was seen, so its stack is sampled every SAMPLE_EVERY.
+        self._polls = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._last_beat = 0.0
@@ -278,10 +287,7 @@ class Watchdog:
         """Start the heartbeat on ``loop`` and the watchdog thread. Call from the loop's thread."""
         self._loop = loop
         self._loop_thread = threading.get_ident()
-        now = self.clock.now()
-        self._last_beat = now
-        self._expected = now + self.beat_s
-        self._last_lag_report = now
+        self.arm(self.clock.now())
         self._timer = loop.call_later(self.beat_s, self._beat)
         self._stop.clear()
         self._thread = threading.Thread(target=self._watch, name="cpviz-watchdog", daemon=True)
@@ -301,8 +307,23 @@ class Watchdog:
             thread.join(timeout=1.0)
         self._thread = None
 
+    def arm(self, now: float) -> None:
+        """Count ``now`` as a beat on time: silence and lag are measured from here."""
+        self._last_beat = now
+        self._expected = now + self.beat_s
+        self._last_lag_report = now
+
     def _beat(self) -> None:
-        now = self.clock.now()
+        """The heartbeat callback: one beat at the clock's time, then the next one scheduled."""
+        self.beat(self.clock.now())
+        if not self._stop.is_set() and self._loop is not None:
+            self._timer = self._loop.call_later(self.beat_s, self._beat)
+
+    def beat(self, now: float) -> None:
+        """The loop turned at ``now``: record its lag, end an open incident, report lag.
+
+        The next beat is expected ``beat_s`` later; how late it comes is the loop's lag.
+        """
         lag = max(0.0, now - self._expected)
         self._last_beat = now
         if lag > self._worst_lag:
@@ -317,9 +338,7 @@ class Watchdog:
             self._emit(LoopLag(now, self._worst_lag))
             self._worst_lag = 0.0
             self._last_lag_report = now
-        if not self._stop.is_set() and self._loop is not None:
-            self._expected = now + self.beat_s
-            self._timer = self._loop.call_later(self.beat_s, self._beat)
+        self._expected = now + self.beat_s
 
     def _close(self, opened: _Open, now: float, duration: float) -> None:
         """End an incident, naming the culprit the freeze spent most of its samples in."""
@@ -339,59 +358,75 @@ class Watchdog:
     def _is_open(self) -> bool:
         return self._open is not None
 
+    def _capture(self) -> tuple[tuple[Frame, ...], Frame | None, str | None]:
+        """The loop thread's stack as it is right now: (stack, culprit, blocking call)."""
+        frame = sys._current_frames().get(self._loop_thread or -1)
+        try:
+            return capture_stack(frame)
+        finally:
+            del frame
+
+    def _running_task_id(self) -> int:
+        """The task whose step holds the loop, or 0 outside any task (or with no loop)."""
+        task = _current_tasks().get(self._loop) if self._loop is not None else None
+        return id(task) if task is not None else 0
+
     def _sample(self) -> None:
         """One more look at the frozen loop thread's stack, tallied for the incident's end."""
-        frame = sys._current_frames().get(self._loop_thread or -1)
-        _stack, culprit, call = capture_stack(frame)
-        del frame
+        _stack, culprit, call = self._capture()
         with self._lock:
             opened = self._open
             if opened is not None:
                 opened.count(culprit, call)
 
     def _watch(self) -> None:
-        sleep = time.sleep
-        polls = 0
-        while not self._stop.is_set():
+        """The watchdog thread: every ``poll_s``, let :meth:`poll` look at the clock's time."""
+        sleep, clock, stop = self._sleep, self.clock, self._stop
+        while not stop.is_set():
             sleep(self.poll_s)
-            last = self._last_beat
-            now = self.clock.now()
-            if self._open is not None:
-                polls += 1
-                if polls % SAMPLE_EVERY == 0:
-                    self._sample()
-                continue
-            if now - last <= self.threshold_s:
-                continue
-            polls = 0
-            # The moment the freeze was seen, before the (possibly GIL-starved) stack capture.
-            detected = now
-            frame = sys._current_frames().get(self._loop_thread or -1)
-            stack, culprit, call = capture_stack(frame)
-            del frame
-            task = _current_tasks().get(self._loop) if self._loop is not None else None
-            with self._lock:
-                if self._is_open():  # the loop thread may have changed it meanwhile
-                    continue
-                incident_id = self._next_id
-                self._next_id += 1
-                start = IncidentStart(
-                    detected, incident_id, last, culprit, call, stack,
-                    id(task) if task is not None else 0,
-                )
-                turned = self._last_beat != last
-                opened = _Open(incident_id, last, start)
-                opened.count(culprit, call)
-                if not turned:
-                    self._open = opened
-                self.history[incident_id] = (start, None)
-                if len(self.history) > MAX_HISTORY:
-                    del self.history[next(iter(self.history))]
-            self._emit(start)
-            if turned:
-                # The loop came back while the stack was being read: the freeze was real and
-                # lasted until that beat, so it is reported, and closed, all the same.
-                self._close(opened, self.clock.now(), self._last_beat - last)
+            self.poll(clock.now())
+
+    def poll(self, now: float) -> IncidentStart | None:
+        """One look at ``now``: open an incident once the last beat is older than the threshold.
+
+        While an incident is open its stack is sampled every ``SAMPLE_EVERY`` polls instead.
+        Returns the incident this poll reported, if any. If the loop turned while the stack was
+        being read, the freeze was real and lasted until that beat: it is reported and closed
+        at once (at the clock's time after the capture).
+        """
+        # Read after the caller's ``now``: a beat in between only makes the silence look shorter.
+        last = self._last_beat
+        if self._open is not None:
+            self._polls += 1
+            if self._polls % SAMPLE_EVERY == 0:
+                self._sample()
+            return None
+        if now - last <= self.threshold_s:
+            return None
+        self._polls = 0
+        # ``now`` is the moment the freeze was seen, before the (possibly GIL-starved) capture.
+        stack, culprit, call = self._capture()
+        task_id = self._running_task_id()
+        with self._lock:
+            if self._is_open():  # the loop thread may have changed it meanwhile
+                return None
+            incident_id = self._next_id
+            self._next_id += 1
+            start = IncidentStart(now, incident_id, last, culprit, call, stack, task_id)
+            turned = self._last_beat != last
+            opened = _Open(incident_id, last, start)
+            opened.count(culprit, call)
+            if not turned:
+                self._open = opened
+            self.history[incident_id] = (start, None)
+            if len(self.history) > MAX_HISTORY:
+                del self.history[next(iter(self.history))]
+        self._emit(start)
+        if turned:
+            # The loop came back while the stack was being read: the freeze was real and lasted
+            # until that beat, so it is reported, and closed, all the same.
+            self._close(opened, self.clock.now(), self._last_beat - last)
+        return start
 
     # -- results --------------------------------------------------------------------------------
 

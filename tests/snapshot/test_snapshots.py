@@ -1,6 +1,6 @@
 """Snapshot tests: scripted events and a stopped manual clock, so every run draws the same screen.
 
-Regenerate the baselines after an intended change with ``pytest tests/test_snapshots.py
+Regenerate the baselines after an intended change with ``pytest tests/snapshot/test_snapshots.py
 --snapshot-update`` and look at the report before committing them.
 """
 

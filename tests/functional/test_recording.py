@@ -62,8 +62,8 @@ from cpviz.engine.recording import (
 from cpviz.engine.recording import recorder as recorder_module
 from cpviz.engine.stream import EventStream
 from cpviz.workloads.registry import catalogue
+from tests.paths import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 CULPRIT = Frame("/src/app.py", 42, "handler", "time.sleep(0.3)  # :True, \"quoted\"", "user")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from textual.pilot import Pilot
 
@@ -15,8 +13,9 @@ from cpviz.screenshot import moment
 from cpviz.talk.app import TalkApp
 from cpviz.talk.deck import builtin_deck, parse_deck
 from cpviz.workloads.registry import catalogue
+from tests.paths import FIXTURES
 
-FIXTURE = Path(__file__).parent / "fixtures" / "blocking.jsonl.gz"
+FIXTURE = FIXTURES / "blocking.jsonl.gz"
 DECK = parse_deck(
     'title = "Waiting is not working"\n'
     '[[scene]]\ntitle = "One blocking call"\n'

@@ -2,7 +2,7 @@
 
 Each recording was made live with ``cpviz run ... --record``; here it is replayed paused at a
 named moment with a manual wall clock, so the same screen comes out on any machine. Update the
-baselines after an intended change with ``pytest tests/test_screens.py --snapshot-update`` and
+baselines after an intended change with ``pytest tests/snapshot/test_screens.py --snapshot-update`` and
 look at the report before committing them.
 """
 
@@ -15,8 +15,8 @@ from textual.pilot import Pilot
 
 from cpviz.app import CpvizApp
 from cpviz.screenshot import replay_app, settle
+from tests.paths import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 LARGE = (160, 48)
 SMALL = (80, 24)
 

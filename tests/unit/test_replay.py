@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +26,8 @@ from cpviz.engine.model import Model
 from cpviz.engine.recording import Recording, load
 from cpviz.engine.replay import SPEEDS, ReplayController, ReplayError, ReplaySource
 from cpviz.engine.source import event_time
+from tests.paths import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 RECORDINGS = ["io.jsonl.gz", "blocking.jsonl.gz", "cpu.jsonl.gz"]
 
 

@@ -22,9 +22,9 @@ from cpviz.engine.export import (
 )
 from cpviz.engine.recording import Header, Recording, load
 from cpviz.record_cli import default_output
-from tests.test_recording import every_event
+from tests.functional.test_recording import every_event
+from tests.paths import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 #: The fixture whose export is kept beside it, and that export.
 SOURCE = FIXTURES / "blocking.jsonl.gz"
 KEPT = FIXTURES / "blocking.perfetto.json"

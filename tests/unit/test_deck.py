@@ -19,8 +19,8 @@ from cpviz.talk.deck import (
     parse_deck,
 )
 from cpviz.workloads.registry import find
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 HEAD = 'title = "T"\n'
 ACCEPTED = ("title, caption, notes, workload, mode, params, views, sizes, dilation, window_s")
 

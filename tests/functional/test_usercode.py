@@ -11,8 +11,8 @@ import pytest
 
 from cpviz.workloads.registry import WorkloadError
 from cpviz.workloads.user import is_user_spec, load_user_workload
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "slow_service.py"
 
 

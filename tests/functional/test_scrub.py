@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cpviz.app import CpvizApp
 from cpviz.screenshot import replay_app
 from cpviz.widgets import BlockingAlarm
 from cpviz.widgets.seek_screen import SeekScreen, parse_position
+from tests.paths import FIXTURES
 from tests.scripted import FREEZES, make_app
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
-FIXTURES = Path(__file__).parent / "fixtures"
 AFTER_FREEZES = 16.0
 
 
