@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: 128 + SIGTERM, as shells report a program that SIGTERM ended.
+EXIT_TERMINATED = 143
 
 
 class _Parser(argparse.ArgumentParser):
@@ -346,7 +348,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     lab = _lab(args, workloads, user=user, output=sys.stderr)
     recorder = start_recording(args, lab, args.argv)
     model = Model(lab.cores)
-    interrupted = False
+    interrupted: int | None = None
     previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
@@ -358,16 +360,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         for run_mode, run_params in plan:
             assert run_mode is not None
             result = _run_one(lab, model, workload, run_mode, run_params)
-    except (KeyboardInterrupt, _Terminated):
-        interrupted = True
+    except KeyboardInterrupt:
+        interrupted = EXIT_INTERRUPTED
+    except _Terminated:
+        interrupted = EXIT_TERMINATED
     finally:
         lab.close()
         finish_recording(recorder, lab)
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
-    if interrupted:
+    if interrupted is not None:
         print("cpviz: interrupted; every run was stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted
     assert result is not None
     if args.json:
         print(json.dumps(result, indent=None))

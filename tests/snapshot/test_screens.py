@@ -2,8 +2,9 @@
 
 Each recording was made live with ``cpviz run ... --record``; here it is replayed paused at a
 named moment with a manual wall clock, so the same screen comes out on any machine. Update the
-baselines after an intended change with ``pytest tests/snapshot/test_screens.py --snapshot-update`` and
-look at the report before committing them.
+baselines after an intended change with
+``pytest tests/snapshot/test_screens.py --snapshot-update`` and look at the report before
+committing them.
 """
 
 from __future__ import annotations

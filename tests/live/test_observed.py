@@ -225,7 +225,7 @@ def test_nothing_outlives_a_run_that_ends() -> None:
 
 @pytest.mark.parametrize(
     ("signum", "status"),
-    [(signal.SIGINT, 130), (signal.SIGTERM, 130)],
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
     ids=["SIGINT", "SIGTERM"],
 )
 def test_nothing_outlives_an_interrupted_run(signum: int, status: int) -> None:
@@ -317,14 +317,18 @@ def test_a_crash_is_told_and_the_next_run_gets_a_fresh_observed_process(
 class Tmux:
     """One tmux server of the test's own (its own socket), one session, one pane."""
 
-    def __init__(self, command: str) -> None:
+    def __init__(self) -> None:
         self.socket = f"cpviz-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.session = "cpviz"
+        self.path = ""
+
+    def start(self, command: str) -> None:
         self.tmux(
             "new-session", "-d", "-s", self.session, "-x", "120", "-y", "40",
             # After cpviz: its exit status, then the pane stays for the test to read.
             f"{command}; echo CPVIZ-EXIT=$?; sleep 120",
         )
+        self.path = self.show("#{socket_path}")
 
     def tmux(self, *args: str) -> str:
         done = subprocess.run(
@@ -351,6 +355,9 @@ class Tmux:
     def close(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             self.tmux("kill-server")
+        if self.path:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
 def _viewer_in(pane_pid: int) -> int | None:
@@ -382,9 +389,10 @@ def _exited(pid: int) -> bool:
 )
 def test_the_live_screen_quits_with_nothing_left(args: list[str], quit_with: str) -> None:
     command = shlex.join([*_cpviz(), *args])
-    tmux = Tmux(f"cd {shlex.quote(str(ROOT))} && {command}")
+    tmux = Tmux()
     sid: int | None = None
     try:
+        tmux.start(f"cd {shlex.quote(str(ROOT))} && {command}")
         tmux.wait_for("the screen", lambda s: "cpviz" in s and "quit" in s, START_S)
         pane = int(tmux.show("#{pane_pid}"))
         holder: list[int] = []
@@ -411,8 +419,12 @@ def test_the_live_screen_quits_with_nothing_left(args: list[str], quit_with: str
             _wait("the run's pool workers at work", lambda: _busy_workers(sid or 0), START_S)
         else:
             tmux.tmux("send-keys", "-t", tmux.session, "2")
-            tmux.wait_for("the cpu run to start", lambda s: "no runs in progress" not in s,
-                          START_S)
+            # The run is listed while it goes, and its result stays once it has ended.
+            tmux.wait_for(
+                "the cpu run to start",
+                lambda s: "no runs in progress" not in s or "no results yet" not in s,
+                START_S,
+            )
 
         if quit_with == "SIGTERM":
             os.kill(cpviz, signal.SIGTERM)
