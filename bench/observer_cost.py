@@ -1,13 +1,18 @@
-"""Observer cost: the CPU cpviz itself burns (UI and probes) while nothing runs.
+"""Observer cost: the CPU the viewer process (cpviz's screen) burns while nothing runs.
 
-A real Lab (tracer, watchdog, sampler) and the CpvizApp on top of it run headless at the default
-frame rate for a 10 s window; the figure is this process's CPU time over the window
-(``time.process_time``, all threads) as a fraction of one core. Several windows, each on a fresh
-lab and app; the median is reported.
+The viewer is what ``cpviz`` runs in the person's terminal: the CpvizApp at its default 25
+frames/s on top of an :class:`~cpviz.engine.observed.ObservedLab`, which reads the observed
+process's channel on a thread and samples the cores and the observed threads from outside. The
+lab and its probes live in the observed process and are not counted here (``agent_idle.py``
+measures them). The figure is this process's own CPU over a window (``time.process_time``: every
+thread of this process, none of its children) as a fraction of one core; the app runs headless
+at 120x40, several windows, each on a fresh observed process and app, median reported.
 
-Baseline in the same run: an idle child process (just sleeping) reports its own
-``process_time`` over the very same windows, and that is subtracted. The split is reported too:
-a Lab without the app over one window (``probes_only``), so the UI's share is the difference.
+Baseline in the same run, alternating with the app windows: the same viewer process with the
+ObservedLab started (channel reader, core sampler) but no app, so nothing draws and nothing
+drains (``no_screen``): the floor the screen stands on. The ratio app / floor is reported, and
+the difference as ``screen_share``. A bare window with nothing started at all comes first
+(``bare``), the interpreter's own floor.
 
 Headless mode skips Textual's last step (turning the composed frame into terminal escapes and
 writing them), so a real terminal costs a little more than this figure.
@@ -22,67 +27,29 @@ import asyncio
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
 
-from _common import leftovers
+from _common import end_on_sigterm, leftovers, log, spread
 
-from cpviz.agent.lab import Lab, LabController
+from cpviz.engine.observed import ObservedController, ObservedLab
 from cpviz.engine.source import LiveSource
+from cpviz.workloads.registry import catalogue
 
-TARGET = 0.05
+TARGET = 0.03
 SIZE = (120, 40)
-#: Time for the app to mount and draw its first frames before the window opens.
+#: Time for the observed side to start and the app to draw its first frames before a window.
 SETTLE_S = 1.0
-
-_IDLE_CHILD = (
-    "import sys, time\n"
-    "for _ in sys.stdin:\n"
-    "    print(repr(time.process_time()), flush=True)\n"
-)
-
-
-class IdleProcess:
-    """A sleeping child process that reports its own CPU time when asked."""
-
-    def __init__(self) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", _IDLE_CHILD],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.cpu()  # wait until it is up and past its start-up work
-
-    def cpu(self) -> float:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write("\n")
-        self._proc.stdin.flush()
-        return float(self._proc.stdout.readline())
-
-    def close(self) -> None:
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
 
 
 class Window:
-    """CPU seconds of this process and of the idle child over one stretch of wall time."""
+    """This process's CPU seconds over one stretch of wall time."""
 
-    def __init__(self, idle: IdleProcess) -> None:
-        self.idle = idle
-        self.cpu_s = self.idle_cpu_s = self.wall_s = 0.0
+    def __init__(self) -> None:
+        self.cpu_s = self.wall_s = 0.0
 
     def __enter__(self) -> Window:
-        self._idle0 = self.idle.cpu()
         self._wall0 = time.perf_counter()
         self._cpu0 = time.process_time()
         return self
@@ -90,47 +57,59 @@ class Window:
     def __exit__(self, *exc: object) -> None:
         self.cpu_s = time.process_time() - self._cpu0
         self.wall_s = time.perf_counter() - self._wall0
-        self.idle_cpu_s = self.idle.cpu() - self._idle0
 
     @property
-    def net(self) -> float:
-        """Fraction of one core used beyond the idle process's."""
-        return (self.cpu_s - self.idle_cpu_s) / self.wall_s
+    def cores(self) -> float:
+        """Fraction of one core this process used."""
+        return self.cpu_s / self.wall_s
 
 
-def probes_only(idle: IdleProcess, window_s: float) -> Window:
-    """A Lab with every probe on and no app: what the engine costs by itself."""
-    lab = Lab().start()
+def bare(window_s: float) -> Window:
+    """Nothing started: what an interpreter that only sleeps costs."""
+    with Window() as w:
+        time.sleep(window_s)
+    return w
+
+
+def no_screen(window_s: float, pids: list[int]) -> Window:
+    """An ObservedLab with every probe on and no app: the viewer's floor."""
+    lab = ObservedLab(catalogue(), output=sys.stderr)
     try:
+        lab.start()
+        if lab.pid is not None:
+            pids.append(lab.pid)
         time.sleep(SETTLE_S)
-        with Window(idle) as w:
+        with Window() as w:
             time.sleep(window_s)
     finally:
         lab.close()
     return w
 
 
-def with_app(idle: IdleProcess, window_s: float) -> tuple[Window, float | None]:
-    """The app on a fresh Lab, headless; returns the window and the frame rate it kept."""
+def with_app(window_s: float, pids: list[int]) -> tuple[Window, float | None]:
+    """The app on a fresh ObservedLab, headless; the window and the frame rate it kept."""
     from cpviz.app import CpvizApp  # the UI is imported only when it is measured
 
-    lab = Lab().start()
+    lab = ObservedLab(catalogue(), output=sys.stderr)
     frames = [0]
     try:
-        app = CpvizApp(LiveSource(lab.stream, lab.cores), LabController(lab))
+        lab.start()
+        if lab.pid is not None:
+            pids.append(lab.pid)
+        app = CpvizApp(LiveSource(lab.stream, lab.cores), ObservedController(lab))
         counted = _count_frames(app, frames)
 
         async def drive() -> tuple[Window, int]:
             async with app.run_test(headless=True, size=SIZE):
                 await asyncio.sleep(SETTLE_S)
                 first = frames[0]
-                with Window(idle) as w:
+                with Window() as w:
                     await asyncio.sleep(window_s)
                 return w, frames[0] - first
 
         window, drawn = asyncio.run(drive())
     finally:
-        lab.close()
+        lab.close()  # the app closes it on unmount too; closing twice is fine
     return window, (drawn / window.wall_s if counted else None)
 
 
@@ -149,43 +128,51 @@ def _count_frames(app: Any, frames: list[int]) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="CPU cpviz uses while idle")
-    parser.add_argument("--runs", type=int, default=3, help="app windows (median taken)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=3, help="windows of each kind (median)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds per window")
     parser.add_argument("--quick", action="store_true", help="3 s windows")
     args = parser.parse_args()
     window_s = 3.0 if args.quick else args.window
     runs = max(1, args.runs)
+    end_on_sigterm()
 
-    idle = IdleProcess()
-    try:
-        probes = probes_only(idle, window_s)
-        print(
-            f"probes only: {probes.cpu_s:.3f} s cpu in {probes.wall_s:.1f} s "
-            f"(idle process {probes.idle_cpu_s:.4f} s) -> {probes.net:.4f} of a core"
-        )
-        apps: list[Window] = []
-        fps: list[float] = []
-        for i in range(runs):
-            w, rate = with_app(idle, window_s)
+    began = time.perf_counter()
+    pids: list[int] = []
+    floor = bare(min(window_s, 3.0))
+    log(f"bare interpreter: {floor.cores:.4f} of a core")
+    apps: list[Window] = []
+    bases: list[Window] = []
+    fps: list[float] = []
+    for i in range(runs):
+        order = ("app", "base") if i % 2 == 0 else ("base", "app")
+        for kind in order:
+            if kind == "base":
+                bases.append(no_screen(window_s, pids))
+                continue
+            w, rate = with_app(window_s, pids)
             apps.append(w)
             if rate is not None:
                 fps.append(rate)
-            shown = f", {rate:.1f} frames/s" if rate is not None else ""
-            print(
-                f"app {i + 1}/{runs}: {w.cpu_s:.3f} s cpu in {w.wall_s:.1f} s "
-                f"(idle process {w.idle_cpu_s:.4f} s) -> {w.net:.4f} of a core{shown}"
-            )
-    finally:
-        idle.close()
+        shown = f", {fps[-1]:.1f} frames/s" if fps else ""
+        log(
+            f"window {i + 1}/{runs}: app {apps[-1].cores:.4f} of a core{shown}; "
+            f"no screen {bases[-1].cores:.4f}"
+        )
 
-    left = leftovers()
+    left = leftovers(gone=pids)
     if left:
-        print(f"WARNING: still alive after close: {', '.join(left)}")
-    value = statistics.median(w.net for w in apps)
-    print(
-        f"observer cost: {value:.4f} of one core (probes {probes.net:.4f}, "
-        f"UI about {value - probes.net:.4f}; target <= {TARGET})"
+        sys.exit(f"FAIL: left running: {', '.join(left)}")
+    app_cores = [w.cores for w in apps]
+    base_cores = [w.cores for w in bases]
+    value = statistics.median(app_cores)
+    base = statistics.median(base_cores)
+    log(f"viewer with the app: {spread(app_cores, '.4f')} of a core")
+    log(f"viewer without the app: {spread(base_cores, '.4f')} of a core")
+    log(
+        f"observer cost: {value:.4f} of one core (no screen {base:.4f}, the screen about "
+        f"{value - base:.4f}; {value / base:.1f}x; target <= {TARGET}); "
+        f"took {time.perf_counter() - began:.0f} s"
     )
     result: dict[str, object] = {
         "metric": "observer_cost",
@@ -193,11 +180,15 @@ def main() -> None:
         "unit": "cores",
         "target": TARGET,
         "better": "lower",
+        "clock": "process_time (viewer process only)",
         "runs": runs,
         "window_s": window_s,
-        "probes_only": round(probes.net, 4),
-        "ui_share": round(value - probes.net, 4),
-        "idle_baseline": round(statistics.median(w.idle_cpu_s / w.wall_s for w in apps), 5),
+        "min": round(min(app_cores), 4),
+        "max": round(max(app_cores), 4),
+        "no_screen": round(base, 4),
+        "ratio_to_no_screen": round(value / base, 2) if base > 0 else None,
+        "screen_share": round(value - base, 4),
+        "bare": round(floor.cores, 5),
         "python": platform.python_version(),
     }
     if fps:

@@ -122,19 +122,24 @@ def _reap(pids: Iterable[int]) -> None:
             os.waitpid(pid, os.WNOHANG)
 
 
-def end_session(sid: int, timeout: float = 3.0) -> list[int]:
-    """Kill every live process of session ``sid`` and wait until none is left.
+def end_session(sid: int, grace: float = 1.0, timeout: float = 3.0) -> list[int]:
+    """End every live process of session ``sid`` and wait until none is left.
 
-    Returns the pids that were still alive at the deadline (none, unless the OS refused).
+    For ``grace`` seconds they may end on their own (pool workers exit when their parent goes;
+    multiprocessing's resource tracker exits when its pipe closes, after unlinking the pool's
+    semaphores, which a SIGKILL would leave behind in /dev/shm); what remains is killed.
+    Returns the pids still alive at the deadline (none, unless the OS refused).
     """
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
     members = session_members(sid)
     while members:
-        for pid in members:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        now = time.monotonic()
+        if now - start >= grace:
+            for pid in members:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
         _reap(members)
-        if time.monotonic() > deadline:
+        if now - start > grace + timeout:
             return members
         time.sleep(0.01)
         members = session_members(sid)
