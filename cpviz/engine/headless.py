@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from cpviz.engine.errors import CpvizError
+from cpviz.engine.events import RunResult
 from cpviz.engine.model import Model
 from cpviz.engine.stream import EventStream
 
@@ -37,7 +38,7 @@ def result_of(model: Model, run_id: int) -> dict[str, Any] | None:
     return out
 
 
-def run_to_end(
+def finish(
     lab: HeadlessLab,
     model: Model,
     run_id: int,
@@ -45,7 +46,7 @@ def run_to_end(
     timeout: float | None = 600.0,
     on_progress: Callable[[int, int], None] | None = None,
     poll_s: float = 0.05,
-) -> dict[str, Any]:
+) -> RunResult:
     """Fold the lab's events into ``model`` until run ``run_id`` ends; its result.
 
     Raises RunTimeout (after asking the lab to stop the run) when ``timeout`` passes first.
@@ -56,10 +57,25 @@ def run_to_end(
         view = model.runs.get(run_id)
         if view is not None and on_progress is not None:
             on_progress(view.done, view.total)
-        result = result_of(model, run_id)
-        if result is not None:
-            return result
+        if view is not None and view.result is not None:
+            return view.result
         if deadline is not None and time.monotonic() > deadline:
             lab.stop_run(run_id)
             raise RunTimeout(f"run {run_id} did not end within {timeout:g} s; it was stopped")
         time.sleep(poll_s)
+
+
+def run_to_end(
+    lab: HeadlessLab,
+    model: Model,
+    run_id: int,
+    *,
+    timeout: float | None = 600.0,
+    on_progress: Callable[[int, int], None] | None = None,
+    poll_s: float = 0.05,
+) -> dict[str, Any]:
+    """:func:`finish`, as the JSON shape ``cpviz run --json`` prints."""
+    finish(lab, model, run_id, timeout=timeout, on_progress=on_progress, poll_s=poll_s)
+    result = result_of(model, run_id)
+    assert result is not None
+    return result

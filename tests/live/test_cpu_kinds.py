@@ -13,10 +13,14 @@ import pytest
 
 from cpviz.agent.lab import Lab
 from cpviz.engine.events import Phase, RunResult
+from cpviz.engine.headless import finish
 from cpviz.engine.model import Model
 from cpviz.workloads import _jobs
 from cpviz.workloads.cpu import START_METHODS, ThreadCrew
 from cpviz.workloads.registry import WorkloadError, catalogue, find
+
+#: The longest a run here may take before the test fails instead of hanging.
+RUN_TIMEOUT_S = 120.0
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +31,8 @@ def lab() -> Iterator[Lab]:
 
 def _run(lab: Lab, model: Model, mode: str, **settings: object) -> tuple[int, RunResult]:
     run_id = lab.launch("cpu", mode, dict(settings))
-    while True:
-        model.apply(lab.stream.drain())
-        view = model.runs.get(run_id)
-        if view is not None and view.result is not None:
-            return run_id, view.result
-        threading.Event().wait(0.05)
+    result = finish(lab, model, run_id, timeout=RUN_TIMEOUT_S)
+    return run_id, result
 
 
 def _crew_threads() -> list[threading.Thread]:

@@ -96,13 +96,15 @@ def _run(lab: Lab, key: str, mode: str, **settings: Any) -> tuple[RunResult, lis
     """Run to its end; the result and the run's stall events, with its RunEnd, in order."""
     run_id = lab.launch(key, mode, dict(settings))
     seen: list[Event] = []
-    while True:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
         for ev in lab.stream.drain():
             if isinstance(ev, StallStart | StallEnd | RunEnd) and ev.run_id == run_id:
                 seen.append(ev)
         if seen and isinstance(seen[-1], RunEnd):
             return seen[-1].result, seen
         threading.Event().wait(0.05)
+    pytest.fail(f"{key}:{mode} did not end within 120 s")
 
 
 def _extra(result: RunResult) -> dict[str, Any]:

@@ -11,8 +11,12 @@ import pytest
 
 from cpviz.agent.lab import Lab
 from cpviz.engine.events import RunResult
+from cpviz.engine.headless import finish
 from cpviz.engine.model import Model
 from cpviz.workloads.registry import catalogue
+
+#: The longest a run here may take before the test fails instead of hanging.
+RUN_TIMEOUT_S = 120.0
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +27,8 @@ def lab() -> Iterator[Lab]:
 
 def _run(lab: Lab, model: Model, key: str, mode: str, **settings: object) -> RunResult:
     run_id = lab.launch(key, mode, dict(settings))
-    while True:
-        model.apply(lab.stream.drain())
-        view = model.runs.get(run_id)
-        if view is not None and view.result is not None:
-            return view.result
-        threading.Event().wait(0.05)
+    result = finish(lab, model, run_id, timeout=RUN_TIMEOUT_S)
+    return result
 
 
 def test_io_concurrent_overlaps_a_thousand_waits(lab: Lab) -> None:

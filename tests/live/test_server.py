@@ -10,6 +10,7 @@ import pytest
 
 from cpviz.agent.lab import Lab
 from cpviz.engine.events import RunResult
+from cpviz.engine.headless import finish
 from cpviz.engine.model import Model
 from cpviz.workloads import server
 from cpviz.workloads._http import MAX_HEAD, BadRequest, Request, response, take_request
@@ -145,6 +146,9 @@ def test_a_concurrency_the_file_limit_cannot_hold_is_refused(
 
 # -- real runs ------------------------------------------------------------------------------------
 
+#: The longest a run here may take before the test fails instead of hanging.
+RUN_TIMEOUT_S = 120.0
+
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
@@ -154,12 +158,8 @@ def lab() -> Iterator[Lab]:
 
 def _run(lab: Lab, model: Model, mode: str, **settings: object) -> RunResult:
     run_id = lab.launch("server", mode, dict(settings))
-    while True:
-        model.apply(lab.stream.drain())
-        view = model.runs.get(run_id)
-        if view is not None and view.result is not None:
-            return view.result
-        threading.Event().wait(0.05)
+    result = finish(lab, model, run_id, timeout=RUN_TIMEOUT_S)
+    return result
 
 
 def _client_threads() -> list[threading.Thread]:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from cpviz.agent.lab import Lab
 from cpviz.engine.events import RunResult
+from cpviz.engine.headless import finish
 from cpviz.engine.model import Model
 from cpviz.workloads.amdahl import amdahl_speedup, split
 from cpviz.workloads.cpu import usable_cores
 from cpviz.workloads.oversubscribe import worker_counts
 from cpviz.workloads.registry import WorkloadError, catalogue, find
+
+#: The longest a run here may take before the test fails instead of hanging.
+RUN_TIMEOUT_S = 120.0
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +28,8 @@ def lab() -> Iterator[Lab]:
 
 def _run(lab: Lab, model: Model, key: str, mode: str, **settings: object) -> tuple[int, RunResult]:
     run_id = lab.launch(key, mode, dict(settings))
-    while True:
-        model.apply(lab.stream.drain())
-        view = model.runs.get(run_id)
-        if view is not None and view.result is not None:
-            return run_id, view.result
-        threading.Event().wait(0.05)
+    result = finish(lab, model, run_id, timeout=RUN_TIMEOUT_S)
+    return run_id, result
 
 
 # -- Amdahl's law -------------------------------------------------------------------------------
