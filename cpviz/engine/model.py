@@ -165,6 +165,9 @@ class Model:
         # Tasks and steps traced per run, counted whatever order spawns and RunStart arrive in.
         self._run_tasks: dict[int, int] = {}
         self._run_steps: dict[int, int] = {}
+        #: Run of every live task of a run (popped at its last step), so steps are counted for
+        #: their run even after the task's row was pruned from the screen's rows.
+        self._task_run: dict[int, int] = {}
         #: Bumped when a run's measured figures (gauges, sweep points, phases, stalls) change.
         self.measures_version = 0
         #: Gauge readings and reported figures per run: name -> (t, value) series.
@@ -200,6 +203,11 @@ class Model:
             kind = type(ev)
             if kind is TaskStep:
                 assert isinstance(ev, TaskStep)
+                # Counted for its run whether or not the screen still keeps the task's row.
+                run_id = (self._task_run.pop(ev.task_id, 0) if ev.final
+                          else self._task_run.get(ev.task_id, 0))
+                if run_id:
+                    self._run_steps[run_id] = self._run_steps.get(run_id, 0) + 1
                 info = tasks.get(ev.task_id)
                 if info is None:
                     continue
@@ -208,8 +216,6 @@ class Model:
                 info.nsteps += 1
                 if len(info.steps) > 2 * self.steps_per_task:
                     del info.steps[: self.steps_per_task]
-                if info.run_id:
-                    self._run_steps[info.run_id] = self._run_steps.get(info.run_id, 0) + 1
                 if ev.final:
                     info.exit = ev.end
                 if ev.end > self.latest:
@@ -224,6 +230,7 @@ class Model:
                 )
                 if ev.run_id:
                     self._run_tasks[ev.run_id] = self._run_tasks.get(ev.run_id, 0) + 1
+                    self._task_run[ev.task_id] = ev.run_id
                 self._note(ev.t)
             elif kind is CoreSample:
                 assert isinstance(ev, CoreSample)

@@ -71,3 +71,16 @@ def test_a_freeze_marks_live_tasks_frozen_and_counts_into_the_result() -> None:
     assert gone[2] == State.FROZEN and gone[3] == State.FROZEN and gone[4] == State.FROZEN
     result = model.runs[1].result
     assert result is not None and result.tasks == 2 and result.steps == 4
+
+
+def test_a_runs_steps_are_counted_even_for_tasks_whose_rows_were_pruned() -> None:
+    """More tasks alive than the screen keeps rows for: the run's step count stays whole."""
+    model = Model(cores=2, max_tasks=10)
+    model.apply([RunStart(0.0, 1, "io", "concurrent", ())])
+    model.apply([TaskSpawn(0.001 * i, 100 + i, f"call {i}", 1, 0) for i in range(50)])
+    model.apply([TaskStep(100 + i, 0.1, 0.1, 0.11) for i in range(50)])
+    model.apply([TaskStep(100 + i, 0.2, 0.2, 0.21, True) for i in range(50)])
+    model.apply([RunEnd(0.3, 1, RunResult("io", "concurrent", (), 0.3, 0.0, 0.0, None, None, ()))])
+    assert len(model.tasks) <= 10
+    result = model.runs[1].result
+    assert result is not None and result.tasks == 50 and result.steps == 100
