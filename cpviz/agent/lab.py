@@ -58,6 +58,10 @@ from cpviz.engine.stream import EventStream
 
 #: How often the lab samples the gauges runs registered (queue depth, latency percentiles).
 GAUGE_HZ = 20.0
+#: The heartbeat's period while runs are going (freezes are timed to within it) and while the
+#: lab is idle, when nothing but cpviz could freeze its loop and a slow beat keeps it cheap.
+BUSY_BEAT_S = 0.01
+IDLE_BEAT_S = 0.05
 #: Name of the task on the lab loop that starts runs (runs start inside a task: see _dispatch).
 DISPATCH_TASK = "cpviz:dispatch"
 
@@ -162,7 +166,8 @@ class Lab:
         #: What this lab offers; passed in, so the lab never imports the catalogue.
         self._workloads = tuple(workloads)
         self.tracer = Tracer(origin=clock.origin, track_runs=True)
-        self.watchdog = Watchdog(self.stream.put, clock, threshold_s=threshold_s)
+        self.watchdog = Watchdog(self.stream.put, clock, threshold_s=threshold_s,
+                                 beat_s=IDLE_BEAT_S)
         #: No-progress alarm (C13): a run quiet for ``stall_s`` with nothing to wake it.
         self.progress = ProgressDetector(self.tracer, clock, stall_s=stall_s)
         #: With a mark, the viewer charges each run's CPU from outside; without one (a lab run
@@ -181,6 +186,7 @@ class Lab:
         self._ready = threading.Event()
         self._shutdown: asyncio.Event | None = None
         self._queue: asyncio.Queue[Callable[[], None]] | None = None
+        self._gauge_timer: asyncio.TimerHandle | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
         self._error: BaseException | None = None
@@ -227,7 +233,6 @@ class Lab:
                 self.tracer.attach(loop)
                 self.watchdog.attach(loop)
                 self.progress.attach(loop)
-                self._sample_gauges()
                 self._ready.set()
                 await self._shutdown.wait()
                 tg.cancel_scope.cancel()
@@ -447,8 +452,13 @@ class Lab:
     # -- on the lab loop ------------------------------------------------------------------------
 
     def _sample_gauges(self) -> None:
-        """Read every active run's gauges; a timer, not a task, so it never shows as a step."""
+        """Read every active run's gauges; a timer, not a task, so it never shows as a step.
+
+        It runs only while some run has gauges (see :meth:`_want_gauges`): an idle lab must not
+        wake its loop twenty times a second for nothing.
+        """
         loop = self._loop
+        self._gauge_timer = None
         if loop is None or self._closed:
             return
         now = self.clock.now()
@@ -456,7 +466,13 @@ class Lab:
             runs = [r for r in self._runs.values() if r.gauges and not r.done.is_set()]
         for run in runs:
             self._read_gauges(run, now)
-        loop.call_later(1.0 / GAUGE_HZ, self._sample_gauges)
+        if runs:
+            self._gauge_timer = loop.call_later(1.0 / GAUGE_HZ, self._sample_gauges)
+
+    def _want_gauges(self) -> None:
+        """A run registered a gauge (on the loop thread): make sure the timer is going."""
+        if self._gauge_timer is None and self._loop is not None and not self._closed:
+            self._gauge_timer = self._loop.call_later(1.0 / GAUGE_HZ, self._sample_gauges)
 
     def _read_gauges(self, run: _Run, now: float) -> None:
         for name, fn in list(run.gauges.items()):
@@ -493,6 +509,7 @@ class Lab:
         t0 = self.clock.now()
         self.tracer.emit(RunStart(t0, run.run_id, w.key, run.mode, params_t, total))
         self.progress.watch(run.run_id, t0)
+        self.watchdog.pace(BUSY_BEAT_S)
         outcome = "completed"
         try:
             with anyio.CancelScope() as scope:
@@ -526,6 +543,8 @@ class Lab:
             run.result = result
             self.tracer.emit(RunEnd(t1, run.run_id, result))
             run.done.set()
+            if not self.running():
+                self.watchdog.pace(IDLE_BEAT_S)
             if run.process_jobs and not self._closed:
                 # Stopped with jobs still in the workers: stopping means the lanes go quiet.
                 self.pools.kill()
@@ -594,6 +613,7 @@ class _RunServices:
 
     def gauge(self, name: str, fn: Callable[[], float]) -> None:
         self._run.gauges[name] = fn
+        self._lab._want_gauges()
 
     @contextlib.asynccontextmanager
     async def measure(self) -> AsyncIterator[Meter]:

@@ -237,19 +237,37 @@ class Tracer:
     def drain(self, out: list[Event]) -> int:
         """Move everything written so far into ``out`` as events; return records dropped since."""
         buf, origin = self._buf, self.origin
-        return self._walk(lambda a, b: steps_from_raw(buf, origin, out, a, b), out.append)
 
-    def drain_raw(self, steps: Callable[[bytes], None], event: Callable[[Event], None]) -> int:
-        """Like :meth:`drain`, but steps leave as raw ring records, a run of them at a time.
+        def spawn(at: float, task_id: int, name: str, run: int, parent: int) -> None:
+            out.append(TaskSpawn(at - origin, task_id, name, run, parent))
 
-        This is what the observed process sends down the channel: copying a slice of the ring
-        costs microseconds, where making a step object each would cost the watched program's GIL
-        a microsecond per step. The viewer decodes them (:func:`cpviz.engine.wire.decode_steps`).
+        return self._walk(lambda a, b: steps_from_raw(buf, origin, out, a, b), spawn, out.append)
+
+    def drain_raw(
+        self,
+        steps: Callable[[bytes], None],
+        spawn: Callable[[float, int, str, int, int], None],
+        event: Callable[[Event], None],
+    ) -> int:
+        """Like :meth:`drain`, but nothing becomes an event object that need not.
+
+        Steps leave as raw ring records, a run of them at a time, and spawns as their fields
+        (perf_counter time, task id, name, run, parent id). This is what the observed process
+        sends down the channel: copying a slice of the ring costs microseconds, where making an
+        object per step or spawn would cost the watched program's GIL about a microsecond each.
+        The viewer makes the events (:mod:`cpviz.engine.wire`).
         """
         view = self._view
-        return self._walk(lambda a, b: steps(view[a * _STRIDE : b * _STRIDE].tobytes()), event)
+        return self._walk(
+            lambda a, b: steps(view[a * _STRIDE : b * _STRIDE].tobytes()), spawn, event
+        )
 
-    def _walk(self, records: Callable[[int, int], None], event: Callable[[Event], None]) -> int:
+    def _walk(
+        self,
+        records: Callable[[int, int], None],
+        spawn: Callable[[float, int, str, int, int], None],
+        event: Callable[[Event], None],
+    ) -> int:
         """Hand over records and side objects written so far, in production order.
 
         ``records(a, b)`` receives contiguous ring slots ``[a, b)``. Side objects (spawns, the
@@ -274,22 +292,19 @@ class Tracer:
         # ``stop``): they can go now; anything tagged later waits for its records.
         while objects and objects[0][0] <= stop:
             upto(objects[0][0])
-            event(self._side_event(objects.popleft()))
+            obj = objects.popleft()
+            if len(obj) == 2:
+                event(obj[1])
+                continue
+            _, at, task, run, parent = obj
+            name = task.get_name()
+            if name is None or name == "None":
+                # 3.13.0 names factory-made tasks set_name(None) when none was given.
+                name = f"Task@{id(task) & 0xFFFF:04x}"
+            spawn(at, id(task), str(name), run, id(parent) if parent is not None else 0)
         upto(stop)
         state[0] = stop
         dropped = state[1]
         state[1] -= dropped
         self.dropped += dropped
         return dropped
-
-    def _side_event(self, obj: tuple[Any, ...]) -> Event:
-        if len(obj) == 2:
-            event: Event = obj[1]
-            return event
-        _, at, task, run, parent = obj
-        name = task.get_name()
-        if name is None or name == "None":
-            # 3.13.0 names factory-made tasks set_name(None) when none was given.
-            name = f"Task@{id(task) & 0xFFFF:04x}"
-        return TaskSpawn(at - self.origin, id(task), str(name), run,
-                         id(parent) if parent is not None else 0)

@@ -307,6 +307,18 @@ class Watchdog:
             thread.join(timeout=1.0)
         self._thread = None
 
+    def pace(self, beat_s: float) -> None:
+        """Beat every ``beat_s`` from now on (loop thread); a slower beat still pending is
+        brought forward, so the first freeze after speeding up is timed as closely as the rest."""
+        self.beat_s = beat_s
+        timer, loop = self._timer, self._loop
+        if timer is None or loop is None or self._stop.is_set():
+            return
+        if timer.when() - loop.time() > beat_s:
+            timer.cancel()
+            self._expected = self.clock.now() + beat_s
+            self._timer = loop.call_later(beat_s, self._beat)
+
     def arm(self, now: float) -> None:
         """Count ``now`` as a beat on time: silence and lag are measured from here."""
         self._last_beat = now
@@ -380,10 +392,19 @@ class Watchdog:
                 opened.count(culprit, call)
 
     def _watch(self) -> None:
-        """The watchdog thread: every ``poll_s``, let :meth:`poll` look at the clock's time."""
+        """The watchdog thread: let :meth:`poll` look at the clock's time when it matters.
+
+        While the loop turns there is nothing to look at before the last beat is a threshold
+        old, so the thread sleeps until then (about ten wake-ups a second, not two hundred);
+        while a freeze is open it looks every ``poll_s`` to sample the stack.
+        """
         sleep, clock, stop = self._sleep, self.clock, self._stop
         while not stop.is_set():
-            sleep(self.poll_s)
+            wait = self.poll_s
+            if self._open is None:
+                due = self._last_beat + self.threshold_s - clock.now()
+                wait = max(self.poll_s, due + self.poll_s / 2)
+            sleep(wait)
             self.poll(clock.now())
 
     def poll(self, now: float) -> IncidentStart | None:

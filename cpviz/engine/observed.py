@@ -46,10 +46,12 @@ from cpviz.engine.wire import (
     FATAL,
     HELLO,
     MARK,
+    SPAWNS,
     STEPS,
     THREADS,
     ChannelClosed,
     Sender,
+    decode_spawns,
     decode_steps,
     json_frame,
     read_frames,
@@ -281,7 +283,7 @@ class ObservedLab:
         inbox = self._inbox
         try:
             for kind, payload in read_frames(child.sock):
-                if kind in (STEPS, EVENTS):
+                if kind in (STEPS, SPAWNS, EVENTS):
                     inbox.append((kind, payload))
                 elif kind == MARK:
                     self._mark(child, json.loads(payload))
@@ -354,6 +356,8 @@ class ObservedLab:
             kind, payload = inbox.popleft()
             if kind == STEPS:
                 decode_steps(payload, origin, out)
+            elif kind == SPAWNS:
+                decode_spawns(payload, origin, out)
             elif kind == EVENTS:
                 for line in payload.decode().splitlines():
                     out.append(self._settle(decode_event(json.loads(line))))

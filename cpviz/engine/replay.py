@@ -1,14 +1,23 @@
 """Replay: a recording played back through the same Source interface the live lab uses.
 
 :class:`ReplaySource` releases the recorded events as its replay clock passes their times, so
-the Model folds them exactly as it folded them live and the screen at any moment is the screen
-that was. The replay clock runs at ``speed`` times real time while playing, stops when paused,
-and jumps on :meth:`~ReplaySource.seek`. Real time comes from an injectable clock (a
-:class:`~cpviz.engine.clock.ManualClock` in tests), so nothing here depends on the machine.
+the Model folds them as it folded them live. The live Model only ever held a prefix of the stream
+(it folds batches in the order they were drained), so a replay at position ``t`` has folded the
+longest prefix of the file whose events had all happened by ``t``: the prefix live had when it
+drained the last of them. The replay clock runs at ``speed`` times real time while playing,
+stops when paused, and jumps on :meth:`~ReplaySource.seek`. Real time comes from an injectable
+clock (a :class:`~cpviz.engine.clock.ManualClock` in tests), so nothing here depends on the
+machine.
 
-Going backwards cannot be folded: the Model only moves forward. A backward seek therefore sets
-:attr:`~ReplaySource.needs_reset`; the app calls :meth:`~ReplaySource.take_reset`, builds a new
-Model, and the next :meth:`~ReplaySource.poll` returns every event up to the new position.
+A recording on disk is streamed: one pass (:func:`~cpviz.engine.recording.scan`) checks it and
+keeps its index (length, freezes, runs), then events are read as the position passes them and
+handed out at most :data:`MAX_BATCH` at a time. Nothing holds the file's events, so memory
+depends on what the Model retains, not on the file's size.
+
+Going backwards cannot be folded: the Model only moves forward. A backward seek therefore starts
+reading the file again from its first event and sets :attr:`~ReplaySource.needs_reset`; the app
+calls :meth:`~ReplaySource.take_reset`, builds a new Model, and the next polls return every
+event up to the new position.
 
 :class:`ReplayController` stands in for the lab: it offers the workloads the recording's header
 lists (so the run panel looks as it did), reports as running the workloads whose runs are in
@@ -19,18 +28,21 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from cpviz.engine.clock import Clock, MonotonicClock
 from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.errors import CpvizError
-from cpviz.engine.events import Event, IncidentStart, RunEnd, RunStart, StallStart
-from cpviz.engine.recording import Recording
-from cpviz.engine.source import event_time
+from cpviz.engine.events import Event, TaskStep
+from cpviz.engine.recording import Recording, RecordingReader
+from cpviz.engine.recording.index import Index, Indexer, RunSpan, scan
 
 #: Playback speeds, slowest first: the steps ``faster()`` and ``slower()`` move through.
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: Most events one poll hands out; after a long seek the app polls until :attr:`behind` clears.
+MAX_BATCH = 20_000
 
 
 class ReplayError(CpvizError):
@@ -50,12 +62,22 @@ class ReplayClock:
         return self._source.at
 
 
+def _read(path: str) -> Iterator[Event]:
+    """The events of the file at ``path``, read as they are asked for; closing the iterator
+    closes the file."""
+    with RecordingReader(path) as reader:
+        yield from reader
+
+
 class ReplaySource:
     """A recording as a Source: events come out as the replay clock passes their times.
 
     Positions (:attr:`position`, :meth:`seek`, :attr:`duration`) are seconds from the
     recording's start; :attr:`at` and ``clock.now()`` are the same moment on the recorded
     session clock, which is what the events and the Model use.
+
+    Made from events in memory (a test's, or ``from_recording``) or, with :meth:`open`, from a
+    file that it streams.
     """
 
     def __init__(
@@ -67,41 +89,27 @@ class ReplaySource:
         wall: Clock | None = None,
         paused: bool = False,
     ) -> None:
-        if cores < 1:
-            raise ValueError(f"cores must be at least 1, got {cores}")
-        self.cores = cores
-        #: The replay clock (what the app reads as "now").
-        self.clock: Clock = ReplayClock(self)
-        self._wall: Clock = wall if wall is not None else MonotonicClock()
-        # Stable: events of one moment stay in the order the Model saw them live.
-        self._events = sorted(events, key=event_time)
-        self._times = [event_time(ev) for ev in self._events]
-        first = self._times[0] if self._times else 0.0
-        #: Recorded session time where the replay starts (position 0).
-        self.start = first if start is None else min(start, first)
-        #: Recorded session time of the last event.
-        self.end = max(self.start, self._times[-1] if self._times else self.start)
-        self._next = 0
-        self._reset = False
-        self._speed = 1.0
-        self._paused = paused
-        # Position anchor: session time ``_at0`` at wall time ``_wall0``, moving at ``_speed``.
-        self._at0 = self.start
-        self._wall0 = self._wall.now()
-        self._incidents = [
-            ev.t for ev in self._events if isinstance(ev, (IncidentStart, StallStart))
-        ]
-        #: Each recorded run as (start, end, workload key); end is infinite for a run the
-        #: recording stopped before.
-        self.runs: list[tuple[float, float, str]] = []
-        starts: dict[int, tuple[float, str]] = {}
-        for ev in self._events:
-            if isinstance(ev, RunStart):
-                starts[ev.run_id] = (ev.t, ev.workload)
-            elif isinstance(ev, RunEnd) and ev.run_id in starts:
-                t0, key = starts.pop(ev.run_id)
-                self.runs.append((t0, ev.t, key))
-        self.runs.extend((t0, math.inf, key) for t0, key in starts.values())
+        indexer = Indexer()
+        for ev in events:
+            indexer.add(ev)
+        first = indexer.first if indexer.events else None
+        last = indexer.last if indexer.events else None
+        begin = first if start is None else min(start, first if first is not None else start)
+        self._setup(cores, begin if begin is not None else 0.0, last, indexer.incidents,
+                    _spans(indexer.runs()), lambda: iter(events), wall, paused)
+
+    @classmethod
+    def open(
+        cls, path: str | Path, *, index: Index | None = None, wall: Clock | None = None,
+        paused: bool = False,
+    ) -> ReplaySource:
+        """Stream the recording at ``path`` (checked first, unless its ``index`` is given)."""
+        index = index if index is not None else scan(path)
+        self = cls.__new__(cls)
+        name = str(path)
+        self._setup(index.header.cores, index.start, index.last, index.incidents,
+                    _spans(index.runs), lambda: _read(name), wall, paused)
+        return self
 
     @classmethod
     def from_recording(
@@ -114,6 +122,45 @@ class ReplaySource:
             wall=wall,
             paused=paused,
         )
+
+    def _setup(
+        self,
+        cores: int,
+        start: float,
+        last: float | None,
+        incidents: Sequence[float],
+        runs: list[tuple[float, float, str]],
+        opener: Callable[[], Iterator[Event]],
+        wall: Clock | None,
+        paused: bool,
+    ) -> None:
+        if cores < 1:
+            raise ValueError(f"cores must be at least 1, got {cores}")
+        self.cores = cores
+        #: The replay clock (what the app reads as "now").
+        self.clock: Clock = ReplayClock(self)
+        self._wall: Clock = wall if wall is not None else MonotonicClock()
+        #: Recorded session time where the replay starts (position 0).
+        self.start = start
+        #: Recorded session time of the last event.
+        self.end = max(start, last if last is not None else start)
+        self._opener = opener
+        self._events: Iterator[Event] = opener()
+        #: The next event, read but not yet handed out (its time is past the position).
+        self._ahead: Event | None = None
+        #: True when the last poll stopped at :data:`MAX_BATCH`: poll again for the rest.
+        self.behind = False
+        self.max_batch = MAX_BATCH
+        self._reset = False
+        self._speed = 1.0
+        self._paused = paused
+        # Position anchor: session time ``_at0`` at wall time ``_wall0``, moving at ``_speed``.
+        self._at0 = self.start
+        self._wall0 = self._wall.now()
+        self._incidents = sorted(incidents)
+        #: Each recorded run as (start, end, workload key); end is infinite for a run the
+        #: recording stopped before.
+        self.runs = runs
 
     # -- the clock -----------------------------------------------------------------------------
 
@@ -203,9 +250,18 @@ class ReplaySource:
     def _seek_at(self, at: float) -> None:
         at = min(self.end, max(self.start, at))
         if at < self.at:
-            self._next = 0
-            self._reset = True
+            self._rewind()
         self._anchor(at)
+
+    def _rewind(self) -> None:
+        """Read again from the first event; the Model must be rebuilt."""
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+        self._events = self._opener()
+        self._ahead = None
+        self.behind = False
+        self._reset = True
 
     def next_incident(self) -> float | None:
         """Jump to the next loop freeze or stall after the position, where it is detected.
@@ -232,17 +288,48 @@ class ReplaySource:
     # -- the Source protocol ---------------------------------------------------------------------
 
     def poll(self) -> list[Event]:
-        """Every event up to the position not handed out yet (all of them after a reset)."""
+        """Events up to the position not handed out yet, file order, at most ``max_batch``."""
         if self._reset:
             return []
-        stop = bisect.bisect_right(self._times, self.at, lo=self._next)
-        out = self._events[self._next : stop]
-        self._next = stop
+        at = self.at
+        out: list[Event] = []
+        ahead = self._ahead
+        events = self._events
+        limit = self.max_batch
+        while len(out) < limit:
+            if ahead is None:
+                ahead = next(events, None)
+                if ahead is None:
+                    break
+            t = ahead.end if type(ahead) is TaskStep else ahead.t  # type: ignore[union-attr]
+            if t > at:
+                break
+            out.append(ahead)
+            ahead = None
+        self._ahead = ahead
+        self.behind = len(out) >= limit
         return out
+
+    def close(self) -> None:
+        """Close the file being read (a replay from disk); polls after this give nothing."""
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+        self._events = iter(())
+        self._ahead = None
 
     def running_at(self, at: float) -> set[str]:
         """Workload keys with a run in progress at recorded time ``at``."""
         return {key for t0, t1, key in self.runs if t0 <= at < t1}
+
+
+def _spans(runs: Sequence[RunSpan]) -> list[tuple[float, float, str]]:
+    """The runs a replay reports as going: each begun in the recording, until it ended."""
+    return [
+        (run.start, run.end if run.end is not None else math.inf, run.workload)
+        for run in runs
+        if run.start is not None
+    ]
 
 
 class ReplayController:

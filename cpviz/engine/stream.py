@@ -40,6 +40,9 @@ class EventStream:
         self._dropped = 0
         #: Events dropped over the stream's life.
         self.dropped_total = 0
+        #: Called after every put, from the putting thread (the observed side wakes its
+        #: streamer with it, so an incident goes out at once); must be quick.
+        self.on_put: Callable[[], None] | None = None
 
     def put(self, event: Event) -> None:
         """Add an event from any thread. Never blocks; drops (and counts) when full."""
@@ -50,6 +53,8 @@ class EventStream:
                 self.dropped_total += 1
             return
         queue.append(event)
+        if self.on_put is not None:
+            self.on_put()
 
     def add_feed(self, feed: Feed) -> None:
         with self._lock:

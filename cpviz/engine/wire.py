@@ -19,7 +19,7 @@ from array import array
 from collections.abc import Iterator
 from typing import Any
 
-from cpviz.engine.events import Event, TaskStep
+from cpviz.engine.events import Event, TaskSpawn, TaskStep
 
 #: Frame header: payload length (little-endian uint32), then one byte saying what it holds.
 HEADER = struct.Struct("<IB")
@@ -40,6 +40,9 @@ HELLO = 5
 #: The observed side could not start: {"error": "one line"}.
 FATAL = 6
 # Viewer → observed.
+#: Task spawns: doubles in fours (perf_counter time, task id, run id, parent id), then their
+#: names, NUL-separated.
+SPAWNS = 7
 #: A command: {"op": "start" | "stop" | "adjust" | "pin" | "quit", ...}.
 COMMAND = 16
 
@@ -138,3 +141,30 @@ def decode_steps(payload: bytes, origin: float, out: list[Event]) -> None:
     values = array("d")
     values.frombytes(payload[: len(payload) - len(payload) % (8 * STRIDE)])
     steps_from_raw(values, origin, out)
+
+
+_COUNT = struct.Struct("<I")
+
+
+def encode_spawns(spawns: list[tuple[float, int, str, int, int]]) -> bytes:
+    """One SPAWNS frame's payload: how many, the numbers raw, then the names."""
+    values = array("d")
+    for at, task_id, _name, run, parent in spawns:
+        values.extend((at, float(task_id), float(run), float(parent)))
+    names = "\0".join(name.replace("\0", " ") for _, _, name, _, _ in spawns)
+    return _COUNT.pack(len(spawns)) + values.tobytes() + names.encode()
+
+
+def decode_spawns(payload: bytes, origin: float, out: list[Event]) -> None:
+    """The TaskSpawns of one SPAWNS frame."""
+    (count,) = _COUNT.unpack_from(payload)
+    end = _COUNT.size + count * 8 * STRIDE
+    values = array("d")
+    values.frombytes(payload[_COUNT.size : end])
+    names = payload[end:].decode(errors="replace").split("\0")
+    if len(values) != count * STRIDE or len(names) != count:
+        raise ChannelClosed("a spawn frame that does not add up: the channel is corrupt")
+    for i in range(count):
+        j = i * STRIDE
+        out.append(TaskSpawn(values[j] - origin, int(values[j + 1]), names[i],
+                             int(values[j + 2]), int(values[j + 3])))

@@ -228,7 +228,7 @@ def test_max_lag_and_incidents_between_answer_for_their_window_only() -> None:
     assert open_.duration_s == 0.75
 
 
-def test_the_watch_loop_sleeps_poll_s_and_polls_at_the_clocks_time() -> None:
+def test_the_watch_loop_sleeps_until_the_threshold_then_polls_at_the_clocks_time() -> None:
     clock, events = ManualClock(), list[Event]()
     naps: list[float] = []
 
@@ -241,13 +241,15 @@ def test_the_watch_loop_sleeps_poll_s_and_polls_at_the_clocks_time() -> None:
     watchdog = Watchdog(events.append, clock, threshold_s=THRESHOLD, poll_s=3 / 64, sleep=sleep)
     watchdog.arm(clock.now())
     watchdog._watch()  # the thread's body, run here: no thread, no real time
-    assert naps == [3 / 64] * 10
+    # Nothing to see before the last beat is a threshold (8/64 s) old: one nap until just past
+    # it (half a poll's margin), then poll_s naps while the freeze is open.
+    assert naps == [9.5 / 64] + [3 / 64] * 9
     (start,) = _of(IncidentStart, events)
-    assert (start.t, start.since) == (9 / 64, 0.0)  # the first poll past 8/64 s of silence
+    assert (start.t, start.since) == (9.5 / 64, 0.0)
     # The heartbeat callback takes its time from the clock too.
     watchdog._beat()
     (end,) = _of(IncidentEnd, events)
-    assert (end.t, end.duration_s) == (30 / 64, 30 / 64)
+    assert (end.t, end.duration_s) == (36.5 / 64, 36.5 / 64)
 
 
 # -- no-progress detector -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -210,9 +211,11 @@ def snapshot(model: Model) -> dict[str, Any]:
 
 
 def live_up_to(recording: Recording, t: float) -> Model:
-    """What the live Model held at ``t``: the recorded events in the order it folded them."""
+    """What the live Model held at ``t``: it folds the stream in order, so a prefix of the
+    recording, the longest whose events had all happened by ``t``."""
     model = Model(recording.header.cores)
-    model.apply(ev for ev in recording.events if event_time(ev) <= t)
+    prefix = itertools.takewhile(lambda ev: event_time(ev) <= t, recording.events)
+    model.apply(prefix)
     return model
 
 

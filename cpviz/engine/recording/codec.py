@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal
 
-from cpviz.engine.events import Event
+from cpviz.engine.events import Event, TaskSpawn, TaskStep
 
 
 class _Bad(Exception):
@@ -272,7 +272,44 @@ def decode_event(obj: Any) -> Event:
         raise ValueError(str(exc)) from None
 
 
+def _fast_step(obj: dict[str, Any]) -> Event | None:
+    """A task step in the exact shape the writer gives it, built without the generic walk (steps
+    are most of any recording); anything else returns None and takes the checked path."""
+    final = obj.get("final", False) if len(obj) == 6 else (False if len(obj) == 5 else None)
+    task_id, ready, start, end = obj.get("task_id"), obj.get("ready"), obj.get("start"), \
+        obj.get("end")
+    if type(final) is bool and type(task_id) is int and type(ready) is float \
+            and type(start) is float and type(end) is float:
+        return TaskStep(task_id, ready, start, end, final)
+    return None
+
+
+def _fast_spawn(obj: dict[str, Any]) -> Event | None:
+    """A task spawn in the writer's exact shape (see :func:`_fast_step`)."""
+    if len(obj) != 6:
+        return None
+    t, task_id, name, run_id, parent_id = obj.get("t"), obj.get("task_id"), obj.get("name"), \
+        obj.get("run_id"), obj.get("parent_id")
+    if type(t) is float and type(task_id) is int and type(name) is str \
+            and type(run_id) is int and type(parent_id) is int:
+        return TaskSpawn(t, task_id, name, run_id, parent_id)
+    return None
+
+
+_FAST: dict[str, Callable[[dict[str, Any]], Event | None]] = {
+    "TaskStep": _fast_step,
+    "TaskSpawn": _fast_spawn,
+}
+
+
 def _decode_event(obj: Any) -> Event:
+    if type(obj) is dict:
+        name = obj.get("type")
+        fast = _FAST.get(name) if type(name) is str else None
+        if fast is not None:
+            quick = fast(obj)
+            if quick is not None:
+                return quick
     if not isinstance(obj, dict):
         raise _Bad(f"expected an event object, got {_describe(obj)}")
     name = obj.get("type")

@@ -11,6 +11,7 @@ from typing import Any
 from cpviz import __version__
 from cpviz.engine.contract import ParamInfo, WorkloadInfo
 from cpviz.engine.recording.codec import _Bad, _codec, _describe
+from cpviz.engine.recording.validate import check_header_values
 
 FORMAT = "cpviz-recording"
 VERSION = 1
@@ -66,8 +67,7 @@ def _decode_header(obj: Any) -> Header:
         raise _Bad(f"unsupported version {_describe(version)}; this cpviz reads version {VERSION}")
     body = {k: v for k, v in obj.items() if k not in ("format", "version")}
     header: Header = _codec(Header).decode(body, "header")
-    if header.cores < 1:
-        raise _Bad(f"header.cores should be at least 1, got {header.cores}")
+    check_header_values(header.clock_start, header.cores, header.workloads)
     return header
 
 

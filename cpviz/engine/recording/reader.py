@@ -1,8 +1,10 @@
 """Reading a recording back: line by line, trusting nothing.
 
 Lines are parsed with ``json.loads`` only (nothing is unpickled or evaluated), each line is capped
-in length before it is parsed, and every field is checked against its declared type. Anything
-wrong becomes a :class:`RecordingError` naming the file, the line and the problem.
+in length before it is parsed, every field is checked against its declared type, and every value
+against its range (:mod:`.validate`). Anything wrong becomes a :class:`RecordingError` naming the
+file, the line and the problem. The reader holds one line at a time: whatever reads through it
+(``--check``, a replay, an export) needs memory for what it keeps, not for the file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cpviz.engine.errors import CpvizError
 from cpviz.engine.events import Event
 from cpviz.engine.recording.codec import _Bad, _decode_event
 from cpviz.engine.recording.header import Header, _decode_header
+from cpviz.engine.recording.validate import Validator
 
 #: Longest line the reader accepts; longer ones are refused before they are read whole.
 MAX_LINE_BYTES = 1 << 20
@@ -60,6 +63,8 @@ class RecordingReader:
         self.line = 0
         try:
             raw = open(path, "rb")  # noqa: SIM115 - closed by close()
+        except IsADirectoryError:
+            raise RecordingError(path, None, "is a directory, not a recording") from None
         except OSError as exc:
             raise RecordingError(path, None, f"cannot read: {exc.strerror or exc}") from None
         self._raw = raw
@@ -78,6 +83,7 @@ class RecordingReader:
         except BaseException:
             self.close()
             raise
+        self.validator = Validator(self.header.clock_start, self.header.cores)
 
     def close(self) -> None:
         self._file.close()
@@ -134,17 +140,24 @@ class RecordingReader:
             return _decode_header(obj)
         except _Bad as exc:
             raise self._fail(str(exc)) from None
+        except RecursionError:
+            raise self._fail("nested too deep for a header") from None
 
     def __iter__(self) -> Iterator[Event]:
+        check = self.validator.check
         while True:
             got = self._next_line()
             if got is None:
                 return
             obj = self._parse(*got)
             try:
-                yield _decode_event(obj)
+                event = _decode_event(obj)
+                check(event)
             except _Bad as exc:
                 raise self._fail(str(exc)) from None
+            except RecursionError:
+                raise self._fail("nested too deep for an event") from None
+            yield event
 
 
 def load(path: str | Path, max_line: int = MAX_LINE_BYTES) -> Recording:
