@@ -252,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not fd_text.isdigit() or len(args) != 1:
         print("cpviz agent: started by cpviz itself, not by hand (no channel)", file=sys.stderr)
         return 2
+    # cpviz's own thread here (it reads commands): a probe, whose stack never names a culprit.
+    threading.current_thread().name = "cpviz-agent"
     sock = socket.socket(fileno=int(fd_text))
     sock.setblocking(True)
     sender = Sender(sock)

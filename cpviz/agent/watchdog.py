@@ -14,14 +14,18 @@ selectors.py" tells nobody what to fix.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
+import gc
+import inspect
 import linecache
 import os
 import sys
 import sysconfig
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ from cpviz.engine.events import (
     IncidentRecord,
     IncidentStart,
     LoopLag,
+    ThreadAt,
 )
 
 #: Incidents the watchdog remembers for run results (a run asks only about its own interval).
@@ -44,6 +49,8 @@ MAX_HISTORY = 1000
 #: default 5 ms poll): cheap enough to cost the frozen thread nothing that shows, often enough
 #: that a freeze spent mostly in one place is named by that place.
 SAMPLE_EVERY = 4
+#: Garbage collections remembered, to tell which of them a freeze spanned.
+GC_HISTORY = 256
 
 _CPVIZ_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WORKLOADS_DIR = os.path.join(_CPVIZ_DIR, "workloads")
@@ -139,18 +146,101 @@ def _callee(call_text: str | None) -> str | None:
     return head or None
 
 
-def capture_stack(frame: FrameType | None) -> tuple[tuple[Frame, ...], Frame | None, str | None]:
-    """Turn a live frame into (stack outermost first, culprit, blocking call)."""
+#: Where C types live as people know them: ``_thread.lock`` is what ``threading.Lock()`` makes.
+_ALIASES = {
+    "_thread.lock": "threading.Lock",
+    "_thread.RLock": "threading.RLock",
+    "_socket.socket": "socket.socket",
+    "_queue.SimpleQueue": "queue.SimpleQueue",
+    "posix": "os",
+    "nt": "os",
+    "_io": "io",
+    "_ssl": "ssl",
+    "_sqlite3": "sqlite3",
+}
+
+
+def _known_as(module: str, qualname: str = "") -> str:
+    full = f"{module}.{qualname}" if qualname else module
+    if full in _ALIASES:
+        return _ALIASES[full]
+    if qualname:
+        return f"{_ALIASES.get(module, module)}.{qualname}"
+    return _ALIASES.get(module, module)
+
+
+def _from_library(obj: object) -> bool:
+    """Whether ``obj`` comes from the standard library, a C extension or an installed package
+    (named by its type), rather than from the user's own modules (named as written)."""
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    path = getattr(module, "__file__", None)
+    return path is None or classify(path) == "library"
+
+
+def qualify(frame: FrameType, callee: str) -> str:
+    """``a.recv`` → ``socket.socket.recv``: the call named by what it is, not by its variable.
+
+    Only plain dictionary lookups and ``inspect.getattr_static``: nothing in the frozen
+    program runs (no property, no ``__getattr__``). Falls back to the text as written.
+    """
+    parts = callee.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return callee
+    try:
+        scope = frame.f_locals
+        if parts[0] in scope:
+            obj = scope[parts[0]]
+        elif parts[0] in frame.f_globals:
+            obj = frame.f_globals[parts[0]]
+        else:
+            obj = frame.f_builtins[parts[0]]
+        root = obj
+        owner: object = None
+        for part in parts[1:]:
+            owner, obj = obj, inspect.getattr_static(obj, part)
+    except Exception:  # not resolvable without running code: keep the words as written
+        return callee
+    name = parts[-1]
+    if isinstance(root, types.ModuleType) and len(parts) > 1 and isinstance(
+        owner, types.ModuleType
+    ) and not root.__name__.startswith("_") and _from_library(root):
+        # Reached through a public module (``hashlib.pbkdf2_hmac``, ``np.dot``): that is the
+        # name people know it by, whatever private module defines it.
+        return ".".join((root.__name__, *parts[1:]))
+    if owner is None or isinstance(owner, types.ModuleType):
+        # A function or class reached by name or through its module: its home module.
+        home = getattr(obj, "__module__", None)
+        qualname = getattr(obj, "__qualname__", None)
+        if home and qualname and _from_library(obj):
+            return _known_as(home, qualname)
+        return callee
+    cls = owner if isinstance(owner, type) else type(owner)
+    for base in cls.__mro__:
+        if name in vars(base):
+            if not _from_library(base):
+                return callee
+            return f"{_known_as(base.__module__, base.__qualname__)}.{name}"
+    return callee
+
+
+def capture_stack(
+    frame: FrameType | None, *, name_calls: bool = False
+) -> tuple[tuple[Frame, ...], Frame | None, str | None]:
+    """Turn a live frame into (stack outermost first, culprit, blocking call).
+
+    With ``name_calls`` the call is named by what it is (:func:`qualify`); without, as written
+    (the no-progress detector reads the lock's variable name out of it).
+    """
     raw: list[FrameType] = []
     while frame is not None:
         raw.append(frame)
         frame = frame.f_back
     raw.reverse()
-    return describe_frames(raw)
+    return describe_frames(raw, name_calls=name_calls)
 
 
 def describe_frames(
-    raw: Sequence[FrameType],
+    raw: Sequence[FrameType], *, name_calls: bool = False
 ) -> tuple[tuple[Frame, ...], Frame | None, str | None]:
     """(stack, culprit, blocking call) for frames given outermost first.
 
@@ -179,10 +269,18 @@ def describe_frames(
         return stack, None, None
     culprit = stack[culprit_index]
     call = _callee(call_text(raw[culprit_index]))
+    if call is not None and name_calls:
+        call = qualify(raw[culprit_index], call)
     if culprit_index == len(stack) - 1 and call is None:
         # The innermost frame is the user's own and it is not inside a call: pure Python work.
         call = "CPU-bound Python code"
     return stack, culprit, call
+
+
+def is_probe(thread: threading.Thread) -> bool:
+    """cpviz's own threads in the observed process (watchdog, streamer, channel reader), whose
+    stacks say nothing about the user's program. Pool threads ("cpviz worker") run workloads."""
+    return thread.name.startswith("cpviz-")
 
 
 def _current_tasks() -> dict[asyncio.AbstractEventLoop, asyncio.Task[object]]:
@@ -251,6 +349,7 @@ class Watchdog:
         poll_s: float = 0.005,
         lag_report_s: float = 0.1,
         sleep: Callable[[float], None] = time.sleep,
+        probe: Callable[[threading.Thread], bool] = is_probe,
     ) -> None:
         if threshold_s <= 0:
             raise ValueError(f"threshold must be positive, got {threshold_s}")
@@ -261,6 +360,10 @@ class Watchdog:
         self.poll_s = poll_s
         self.lag_report_s = lag_report_s
         self._sleep = sleep
+        self._probe = probe
+        #: Garbage collections seen: (start, end, generation, collected), session clock.
+        self._gcs: deque[tuple[float, float, int, int]] = deque(maxlen=GC_HISTORY)
+        self._gc_started = 0.0
         #: Polls since the open incident was seen, so its stack is sampled every SAMPLE_EVERY.
         self._polls = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -280,6 +383,8 @@ class Watchdog:
         self.history: dict[int, tuple[IncidentStart, float | None]] = {}
         #: Beats that ran noticeably late, as (time, lag): enough to answer "worst lag in a run".
         self._late: deque[tuple[float, float]] = deque(maxlen=20_000)
+        #: Seconds of garbage collection in each finished incident, by id.
+        self._gc_of: dict[int, float] = {}
 
     # -- loop side ------------------------------------------------------------------------------
 
@@ -290,12 +395,16 @@ class Watchdog:
         self.arm(self.clock.now())
         self._timer = loop.call_later(self.beat_s, self._beat)
         self._stop.clear()
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
         self._thread = threading.Thread(target=self._watch, name="cpviz-watchdog", daemon=True)
         self._thread.start()
 
     def detach(self) -> None:
         """Stop watching; safe to call from any thread, and more than once."""
         self._stop.set()
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._on_gc)
         timer, self._timer = self._timer, None
         if timer is not None and self._loop is not None:
             if self._loop_thread == threading.get_ident():
@@ -306,6 +415,25 @@ class Watchdog:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=1.0)
         self._thread = None
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """gc.callbacks: remember when each collection ran (a pause the loop cannot avoid)."""
+        if phase == "start":
+            self._gc_started = self.clock.now()
+        else:
+            self._gcs.append((self._gc_started, self.clock.now(), info.get("generation", -1),
+                              info.get("collected", 0)))
+
+    def gc_between(self, t0: float, t1: float) -> tuple[float, int, int]:
+        """(seconds, oldest generation or -1, objects collected) of collections in [t0, t1]."""
+        seconds, generation, collected = 0.0, -1, 0
+        for start, end, gen, count in list(self._gcs):
+            overlap = min(end, t1) - max(start, t0)
+            if overlap > 0:
+                seconds += overlap
+                generation = max(generation, gen)
+                collected += count
+        return seconds, generation, collected
 
     def pace(self, beat_s: float) -> None:
         """Beat every ``beat_s`` from now on (loop thread); a slower beat still pending is
@@ -356,14 +484,16 @@ class Watchdog:
         """End an incident, naming the culprit the freeze spent most of its samples in."""
         verdict = opened.verdict()
         culprit, call = verdict if verdict is not None else (None, None)
+        gc_s, gc_generation, gc_collected = self.gc_between(opened.since, now)
         self._emit(IncidentEnd(now, opened.incident_id, duration, culprit, call,
-                               opened.samples))
+                               opened.samples, gc_s, gc_generation, gc_collected))
         entry = self.history.get(opened.incident_id)
         if entry is not None:
             start = entry[0]
             if verdict is not None:
                 start = dataclasses.replace(start, culprit=culprit, blocking_call=call)
             self.history[opened.incident_id] = (start, duration)
+            self._gc_of[opened.incident_id] = gc_s
 
     # -- watchdog thread ------------------------------------------------------------------------
 
@@ -374,9 +504,25 @@ class Watchdog:
         """The loop thread's stack as it is right now: (stack, culprit, blocking call)."""
         frame = sys._current_frames().get(self._loop_thread or -1)
         try:
-            return capture_stack(frame)
+            return capture_stack(frame, name_calls=True)
         finally:
             del frame
+
+    def _threads(self) -> tuple[ThreadAt, ...]:
+        """The program's other threads and where each is (cpviz's probes left out): when the
+        loop starves of the GIL, these are the threads holding it."""
+        frames = sys._current_frames()
+        out: list[ThreadAt] = []
+        try:
+            for thread in threading.enumerate():
+                ident = thread.ident
+                if ident is None or ident == self._loop_thread or self._probe(thread):
+                    continue
+                _stack, culprit, call = capture_stack(frames.get(ident), name_calls=True)
+                out.append(ThreadAt(thread.name, thread.native_id or 0, culprit, call))
+        finally:
+            del frames
+        return tuple(out)
 
     def _running_task_id(self) -> int:
         """The task whose step holds the loop, or 0 outside any task (or with no loop)."""
@@ -428,12 +574,13 @@ class Watchdog:
         # ``now`` is the moment the freeze was seen, before the (possibly GIL-starved) capture.
         stack, culprit, call = self._capture()
         task_id = self._running_task_id()
+        threads = self._threads()
         with self._lock:
             if self._is_open():  # the loop thread may have changed it meanwhile
                 return None
             incident_id = self._next_id
             self._next_id += 1
-            start = IncidentStart(now, incident_id, last, culprit, call, stack, task_id)
+            start = IncidentStart(now, incident_id, last, culprit, call, stack, task_id, threads)
             turned = self._last_beat != last
             opened = _Open(incident_id, last, start)
             opened.count(culprit, call)
@@ -441,7 +588,9 @@ class Watchdog:
                 self._open = opened
             self.history[incident_id] = (start, None)
             if len(self.history) > MAX_HISTORY:
-                del self.history[next(iter(self.history))]
+                oldest = next(iter(self.history))
+                del self.history[oldest]
+                self._gc_of.pop(oldest, None)
         self._emit(start)
         if turned:
             # The loop came back while the stack was being read: the freeze was real and lasted
@@ -482,6 +631,8 @@ class Watchdog:
                     function=culprit.function if culprit else None,
                     code=culprit.code if culprit else None,
                     blocking_call=start.blocking_call,
+                    incident_id=start.incident_id,
+                    gc_s=self._gc_of.get(start.incident_id, 0.0),
                 )
             )
         return tuple(out)

@@ -87,6 +87,24 @@ class Frame:
     origin: Literal["user", "library", "engine"] = "user"
 
 
+#: Why a loop froze (see README, "Why the loop froze"): its own code blocked it, other threads
+#: held the GIL, no CPU was free, a garbage collection ran, or the platform could not tell.
+Cause = Literal["blocking", "gil", "cpu", "gc", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadAt:
+    """Another thread of the observed program, and where it was, while the loop was frozen."""
+
+    name: str
+    #: OS thread id (the one /proc and the core lanes know).
+    tid: int
+    #: Innermost frame in user or workload code, or None if none was on its stack.
+    frame: Frame | None
+    #: The call it was in, when it can be told.
+    call: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentStart:
     """The watchdog saw the loop stop turning, and this is what the loop thread was doing."""
@@ -103,6 +121,15 @@ class IncidentStart:
     stack: tuple[Frame, ...] = ()
     #: The task whose step is blocking the loop, or 0 if the loop is stuck outside any task.
     task_id: int = 0
+    #: The program's other threads as the freeze was seen (cpviz's own probes left out).
+    threads: tuple[ThreadAt, ...] = ()
+    #: Why, as far as could be told while it was happening ("" where nobody classified it);
+    #: the viewer fills this in from the OS's view of the loop thread.
+    cause: str = ""
+    #: How the freeze's time split between causes, as (cause, fraction of the freeze).
+    shares: tuple[tuple[str, float], ...] = ()
+    #: One line naming what is behind the cause (the threads holding the GIL, ...).
+    cause_detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +145,15 @@ class IncidentEnd:
     blocking_call: str | None = None
     #: Stack samples taken during the freeze, the first one included.
     samples: int = 0
+    #: Seconds of the freeze that garbage collections took, their oldest generation (-1: none)
+    #: and the objects they collected (from ``gc.callbacks`` in the observed process).
+    gc_s: float = 0.0
+    gc_generation: int = -1
+    gc_collected: int = 0
+    #: The final word on why (see IncidentStart.cause), over the whole freeze.
+    cause: str = ""
+    shares: tuple[tuple[str, float], ...] = ()
+    cause_detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +198,14 @@ class IncidentRecord:
     function: str | None
     code: str | None
     blocking_call: str | None = None
+    #: The incident this was (its id in the session's IncidentStart/IncidentEnd events).
+    incident_id: int = 0
+    #: Why the loop froze, how the time split between causes, and what was behind it.
+    cause: str | None = None
+    shares: tuple[tuple[str, float], ...] = ()
+    cause_detail: str | None = None
+    #: Seconds of the freeze spent in garbage collection.
+    gc_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +255,10 @@ class RunResult:
                     "function": i.function,
                     "code": i.code,
                     "blocking_call": i.blocking_call,
+                    "cause": i.cause,
+                    "shares": {name: round(share, 3) for name, share in i.shares},
+                    "cause_detail": i.cause_detail,
+                    "gc_s": round(i.gc_s, 6),
                 }
                 for i in self.incidents
             ],

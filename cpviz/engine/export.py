@@ -19,12 +19,16 @@ recorded: a run the recording stopped before ends at the last event and says so.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
-from collections.abc import Iterable
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from cpviz.engine.events import (
     CoreSample,
@@ -45,7 +49,7 @@ from cpviz.engine.events import (
     TaskSpawn,
     TaskStep,
 )
-from cpviz.engine.recording import Recording
+from cpviz.engine.recording import Header, Recording, RecordingReader
 from cpviz.engine.source import event_time
 
 LOOP_PID, RUNS_PID, WATCHDOG_PID, CORES_PID = 1, 2, 3, 4
@@ -86,11 +90,18 @@ def _frame(frame: Frame | None) -> dict[str, Any]:
     }
 
 
+_Emit = Callable[[dict[str, Any]], None]
+
+
 class _Builder:
-    def __init__(self, recording: Recording) -> None:
-        self.recording = recording
-        self.out: list[dict[str, Any]] = []
-        self.meta: list[dict[str, Any]] = []
+    """Turns events into trace events as they come, handing each to ``emit`` (track names and
+    sort orders to ``emit_meta``), so a recording of any size exports in bounded memory:
+    a task's bookkeeping is dropped at its last step."""
+
+    def __init__(self, header: Header, emit: _Emit, emit_meta: _Emit) -> None:
+        self.header = header
+        self.emit = emit
+        self.emit_meta = emit_meta
         self.tids: dict[int, int] = {}
         self.next_tid = 0
         self.names: dict[int, str] = {}
@@ -110,11 +121,11 @@ class _Builder:
         }
         if args:
             ev["args"] = _clean(args)
-        self.out.append(ev)
+        self.emit(ev)
 
     def instant(self, name: str, cat: str, t: float, pid: int, tid: int, scope: str,
                 args: dict[str, Any]) -> None:
-        self.out.append({
+        self.emit({
             "ph": "i", "name": name, "cat": cat, "ts": _us(t), "pid": pid, "tid": tid,
             "s": scope, "args": _clean(args),
         })
@@ -123,19 +134,19 @@ class _Builder:
                 ) -> None:
         clean = {k: v for k, v in values.items() if math.isfinite(v)}
         if clean:
-            self.out.append({"ph": "C", "name": name, "ts": _us(t), "pid": pid, "tid": 0,
+            self.emit({"ph": "C", "name": name, "ts": _us(t), "pid": pid, "tid": 0,
                              "args": clean})
 
     def process(self, pid: int, name: str) -> None:
-        self.meta.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
+        self.emit_meta({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
                           "args": {"name": name}})
-        self.meta.append({"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0,
+        self.emit_meta({"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0,
                           "args": {"sort_index": pid}})
 
     def thread(self, pid: int, tid: int, name: str) -> None:
-        self.meta.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
+        self.emit_meta({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
                           "args": {"name": name}})
-        self.meta.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
+        self.emit_meta({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
                           "args": {"sort_index": tid}})
 
     def task_tid(self, task_id: int, name: str | None = None) -> int:
@@ -148,14 +159,13 @@ class _Builder:
             self.thread(LOOP_PID, tid, label)
         return tid
 
-    def build(self, events: Iterable[Event]) -> list[dict[str, Any]]:
-        rec = self.recording
+    def build(self, events: Iterable[Event]) -> None:
         self.process(LOOP_PID, "event loop (tasks)")
         self.process(RUNS_PID, "runs")
         self.process(WATCHDOG_PID, "watchdog")
         self.thread(WATCHDOG_PID, FREEZE_TID, "loop freezes")
         self.thread(WATCHDOG_PID, NOTE_TID, "dropped events")
-        self.process(CORES_PID, f"cores ({rec.header.cores} logical CPUs)")
+        self.process(CORES_PID, f"cores ({self.header.cores} logical CPUs)")
         runs: dict[int, RunStart] = {}
         incidents: dict[int, IncidentStart] = {}
         stalls: dict[int, StallStart] = {}
@@ -181,6 +191,9 @@ class _Builder:
                 if ev.final:
                     args["final"] = True
                 self.x(name, "step", ev.start, ev.end, LOOP_PID, tid, args)
+                if ev.final:  # its track is complete: forget the task
+                    self.last_end.pop(ev.task_id, None)
+                    self.task_run.pop(ev.task_id, None)
             elif kind is TaskSpawn:
                 assert isinstance(ev, TaskSpawn)
                 self.tids.pop(ev.task_id, None)  # an id can be reused once its task is gone
@@ -218,7 +231,7 @@ class _Builder:
                 assert isinstance(ev, IncidentEnd)
                 start = incidents.pop(ev.incident_id, None)
                 if start is not None:
-                    self._freeze(start, start.since + ev.duration_s, True)
+                    self._freeze(start, start.since + ev.duration_s, True, ev)
             elif kind is StallStart:
                 assert isinstance(ev, StallStart)
                 stalls[ev.stall_id] = ev
@@ -283,11 +296,20 @@ class _Builder:
             self.x(f"{begun.workload}:{begun.mode}", "run", begun.t, self.end, RUNS_PID,
                    begun.run_id, {"outcome": "unfinished when the recording ended",
                                   "params": dict(begun.params)})
-        return self.meta + self.out
 
-    def _freeze(self, start: IncidentStart, end: float, ended: bool) -> None:
-        args = {"incident": start.incident_id, **_frame(start.culprit),
-                "blocking_call": start.blocking_call}
+    def _freeze(
+        self, start: IncidentStart, end: float, ended: bool, last: IncidentEnd | None = None
+    ) -> None:
+        # The final word on the cause when the freeze ended in the recording, else the first.
+        said = last if last is not None and last.cause else start
+        args: dict[str, Any] = {"incident": start.incident_id, **_frame(start.culprit),
+                                "blocking_call": start.blocking_call}
+        if said.cause:
+            args["cause"] = said.cause
+            args["shares"] = {name: round(share, 3) for name, share in said.shares}
+            args["cause_detail"] = said.cause_detail
+        if last is not None and last.gc_s:
+            args["gc_s"] = round(last.gc_s, 6)
         if not ended:
             args["note"] = "still frozen when the recording ended"
         self.x("loop frozen", "incident", start.since, end, WATCHDOG_PID, FREEZE_TID, args)
@@ -301,37 +323,91 @@ class _Builder:
                STALL_TID_BASE + stall.run_id, args)
 
 
-def to_trace(recording: Recording) -> dict[str, Any]:
-    """The Chrome Trace Event document for a recording."""
-    header = recording.header
+def _other_data(header: Header, path: str) -> dict[str, Any]:
     return {
-        "traceEvents": _Builder(recording).build(recording.events),
-        "displayTimeUnit": "ms",
-        "otherData": {
-            "source": "cpviz",
-            "recording": Path(recording.path).name,
-            "cpviz": header.cpviz,
-            "platform": header.platform,
-            "python": header.python,
-            "cores": header.cores,
-            "started": header.started,
-            "command": header.command,
-        },
+        "source": "cpviz",
+        "recording": Path(path).name,
+        "cpviz": header.cpviz,
+        "platform": header.platform,
+        "python": header.python,
+        "cores": header.cores,
+        "started": header.started,
+        "command": header.command,
     }
+
+
+def to_trace(recording: Recording) -> dict[str, Any]:
+    """The Chrome Trace Event document for a recording in memory."""
+    meta: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
+    _Builder(recording.header, out.append, meta.append).build(recording.events)
+    return {
+        "traceEvents": meta + out,
+        "displayTimeUnit": "ms",
+        "otherData": _other_data(recording.header, recording.path),
+    }
+
+
+def _line(ev: dict[str, Any]) -> str:
+    return json.dumps(ev, separators=(",", ":"), allow_nan=False)
+
+
+def _tail(rest: dict[str, Any]) -> str:
+    return json.dumps(rest, separators=(",", ":"), allow_nan=False)[1:] + "\n"
 
 
 def dumps(trace: dict[str, Any]) -> str:
     """The document as text: one trace event a line, so files diff and stream well."""
-    events = ",\n".join(
-        json.dumps(ev, separators=(",", ":"), allow_nan=False) for ev in trace["traceEvents"]
-    )
+    events = ",\n".join(_line(ev) for ev in trace["traceEvents"])
     rest = {k: v for k, v in trace.items() if k != "traceEvents"}
-    tail = json.dumps(rest, separators=(",", ":"), allow_nan=False)[1:]
-    return '{"traceEvents":[\n' + events + "\n]," + tail + "\n"
+    return '{"traceEvents":[\n' + events + "\n]," + _tail(rest)
 
 
-def export_perfetto(recording: Recording, out: str | Path) -> int:
-    """Write the trace to ``out``; returns the number of trace events written."""
-    trace = to_trace(recording)
-    Path(out).write_text(dumps(trace), encoding="utf-8")
-    return len(trace["traceEvents"])
+class _Spool:
+    """Trace event lines written to a temporary file as they are made, and counted."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self.count = 0
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        self.file.write((",\n" if self.count else "") + _line(ev))
+        self.count += 1
+
+    def copy_to(self, out: TextIO) -> None:
+        self.file.seek(0)
+        shutil.copyfileobj(self.file, out)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def export_perfetto(path: str | Path, out: str | Path) -> int:
+    """Stream the recording at ``path`` into a trace at ``out``; returns the trace events
+    written. The trace is written whole or not at all (a temporary file, then renamed), and
+    memory holds the tasks alive at any moment, never the recording. RecordingError for a bad
+    recording, OSError when ``out`` cannot be written."""
+    target = Path(out)
+    with contextlib.ExitStack() as stack:
+        reader = stack.enter_context(RecordingReader(path))
+        meta, body = _Spool(), _Spool()
+        stack.callback(meta.close)
+        stack.callback(body.close)
+        _Builder(reader.header, body, meta).build(reader)
+        tail = _tail({"displayTimeUnit": "ms",
+                      "otherData": _other_data(reader.header, reader.path)})
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write('{"traceEvents":[\n')
+                meta.copy_to(f)
+                if meta.count and body.count:
+                    f.write(",\n")
+                body.copy_to(f)
+                f.write("\n]," + tail)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return meta.count + body.count

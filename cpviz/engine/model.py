@@ -88,6 +88,10 @@ class IncidentView:
     task_id: int
     stack: tuple[Frame, ...]
     end: float | None = None
+    #: Why it froze ("" where nobody could say), the split, and what was behind it.
+    cause: str = ""
+    shares: tuple[tuple[str, float], ...] = ()
+    cause_detail: str = ""
 
     def duration(self, now: float) -> float:
         return (self.end if self.end is not None else now) - self.since
@@ -240,7 +244,8 @@ class Model:
                 incidents_changed = True
                 self.incidents.append(
                     IncidentView(ev.incident_id, ev.since, ev.t, ev.culprit, ev.blocking_call,
-                                 ev.task_id, ev.stack)
+                                 ev.task_id, ev.stack, None, ev.cause, ev.shares,
+                                 ev.cause_detail)
                 )
                 self._note(ev.t)
             elif kind is IncidentEnd:
@@ -252,6 +257,9 @@ class Model:
                         if ev.culprit is not None:
                             # Most of the freeze was spent elsewhere than the first snapshot.
                             inc.culprit, inc.blocking_call = ev.culprit, ev.blocking_call
+                        if ev.cause:
+                            inc.cause, inc.shares = ev.cause, ev.shares
+                            inc.cause_detail = ev.cause_detail
                         break
                 self._note(ev.t)
             elif kind is LoopLag:

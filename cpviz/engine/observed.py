@@ -32,10 +32,21 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from cpviz.engine import accounting
+from cpviz.engine.causes import Classifier, LoopSampler
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.contract import Workload, WorkloadError, WorkloadInfo
 from cpviz.engine.errors import CpvizError
-from cpviz.engine.events import Event, Observed, RunEnd, RunResult, RunStart
+from cpviz.engine.events import (
+    CoreSample,
+    Event,
+    IncidentEnd,
+    IncidentRecord,
+    IncidentStart,
+    Observed,
+    RunEnd,
+    RunResult,
+    RunStart,
+)
 from cpviz.engine.recording import decode_event
 from cpviz.engine.sampler import CoreSampler, Watched
 from cpviz.engine.stream import EventStream
@@ -179,11 +190,16 @@ class ObservedLab:
         self._inbox: deque[tuple[int, Any]] = deque()
         self._closed = False
         self.sampler = (
-            CoreSampler(self.stream.put, self.clock, hz=sample_hz, roles=self._watched,
+            CoreSampler(self._sampled, self.clock, hz=sample_hz, roles=self._watched,
                         ctx_pids=self._observed_pids)
             if sample
             else None
         )
+        #: Recent core samples, to say what held the cores while the loop waited for one.
+        self._core_samples: deque[CoreSample] = deque(maxlen=600)
+        #: The loop thread as the OS sees it, and the freeze causes read from it.
+        self.loop_sampler = LoopSampler(self.clock)
+        self.classifier = Classifier(self.loop_sampler, self.cores, self._samples_between)
         self.stream.add_feed(self)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -201,6 +217,7 @@ class ObservedLab:
             raise ObservedError(self._why(child))
         if self.sampler is not None:
             self.sampler.start()
+        self.loop_sampler.start()
         return self
 
     def _spawn(self) -> _Child:
@@ -246,6 +263,7 @@ class ObservedLab:
             child = self._child
         if self.sampler is not None:
             self.sampler.stop()
+        self.loop_sampler.stop()
         if child is not None:
             self._end_child(child)
 
@@ -289,6 +307,9 @@ class ObservedLab:
                     self._mark(child, json.loads(payload))
                 elif kind == THREADS:
                     child.threads = [(int(t), str(n), str(r)) for t, n, r in json.loads(payload)]
+                    loop = next((t for t, _n, r in child.threads if r == "loop"), 0)
+                    probes = [t for t, _n, r in child.threads if r == "probe"]
+                    self.loop_sampler.watch(child.pid, loop, probes)
                 elif kind == HELLO:
                     child.hello = json.loads(payload)
                     child.ready.set()
@@ -365,8 +386,27 @@ class ObservedLab:
                 self._observed_ended(payload, out)
         return 0
 
+    def _sampled(self, sample: Event) -> None:
+        if isinstance(sample, CoreSample):
+            self._core_samples.append(sample)
+        self.stream.put(sample)
+
+    def _samples_between(self, a: float, b: float) -> list[CoreSample]:
+        return [s for s in list(self._core_samples) if a <= s.t <= b + 0.1]
+
     def _settle(self, event: Event) -> Event:
-        """Bookkeeping on the way through: a run's start and end, and its CPU from outside."""
+        """Bookkeeping on the way through: a run's start and end, its CPU from outside, and
+        each freeze's cause."""
+        if isinstance(event, IncidentStart):
+            verdict = self.classifier.started(event, self.clock.now())
+            return dataclasses.replace(event, cause=verdict.cause, shares=verdict.shares,
+                                       cause_detail=verdict.detail)
+        if isinstance(event, IncidentEnd):
+            final = self.classifier.ended(event)
+            if final is None:
+                return event
+            return dataclasses.replace(event, cause=final.cause, shares=final.shares,
+                                       cause_detail=final.detail)
         if isinstance(event, RunStart):
             with self._lock:
                 run = self._runs.get(event.run_id)
@@ -377,10 +417,13 @@ class ObservedLab:
                 run = self._runs.get(event.run_id)
                 if run is not None:
                     run.ended = True
+                self.loop_sampler.busy(any(not r.ended for r in self._runs.values()))
                 start = self._marks.pop((event.run_id, "start"), None)
                 end = self._marks.pop((event.run_id, "end"), None)
+            result = dataclasses.replace(
+                event.result, incidents=tuple(self._explained(r) for r in event.result.incidents)
+            )
             if start is not None and end is not None:
-                result = event.result
                 cpu = max(0.0, end.tree_cpu - start.tree_cpu)
                 extra = dict(result.extra)
                 extra["observer_cpu_s"] = round(max(0.0, end.viewer_cpu - start.viewer_cpu), 6)
@@ -388,8 +431,16 @@ class ObservedLab:
                     result, cpu_s=cpu, parallelism=cpu / max(result.wall_s, 1e-9),
                     extra=tuple(extra.items()),
                 )
-                return RunEnd(event.t, event.run_id, result)
+            return RunEnd(event.t, event.run_id, result)
         return event
+
+    def _explained(self, record: IncidentRecord) -> IncidentRecord:
+        """A run's incident with the cause its freeze was given here."""
+        verdict = self.classifier.verdict(record.incident_id)
+        if verdict is None:
+            return record
+        return dataclasses.replace(record, cause=verdict.cause, shares=verdict.shares,
+                                   cause_detail=verdict.detail)
 
     def _observed_ended(self, ended: Observed, out: list[Event]) -> None:
         """Runs the dead process had going end here, failed, saying how it died."""
@@ -466,6 +517,7 @@ class ObservedLab:
             run_id = self._next_run
             self._next_run += 1
             self._runs[run_id] = _Run(run_id, workload.key, mode, dict(params))
+        self.loop_sampler.busy(True)
         self._send({"op": "start", "run": run_id, "key": workload.key, "mode": mode,
                     "params": params})
         return run_id
@@ -531,3 +583,4 @@ class ObservedController:
 
     def close(self) -> None:
         self.lab.close()
+

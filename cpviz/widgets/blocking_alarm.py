@@ -42,8 +42,42 @@ def where(frame: Frame) -> str:
     return f"{rel_path(frame.file)}:{frame.line} in {frame.function}()"
 
 
+#: The banner's first words for each cause of a freeze.
+HEADLINES = {
+    "blocking": "LOOP BLOCKED",
+    "gil": "LOOP STARVED OF THE GIL",
+    "cpu": "LOOP STARVED OF CPU",
+    "gc": "LOOP PAUSED BY GC",
+}
+
+
+def headline(incident: IncidentView) -> str:
+    """What the banner calls the freeze: its cause, where one was told apart."""
+    return HEADLINES.get(incident.cause, "LOOP FROZEN")
+
+
+def _split(incident: IncidentView) -> str:
+    """`` (gil 85%, cpu 3%)`` when more than one cause had a real share."""
+    shown = [(name, share) for name, share in incident.shares if share >= 0.1]
+    if len(shown) < 2:
+        return ""
+    return " (" + ", ".join(f"{name} {share:.0%}" for name, share in shown) + ")"
+
+
 def describe(incident: IncidentView) -> str:
-    """Where the loop is stuck, in one line: the culprit, its code and the blocking call."""
+    """Why and where the loop is stuck, in one line.
+
+    A freeze of the loop's own code names the call first, then where it is; a freeze with
+    another cause (the GIL, no free CPU, a collection) names what was behind it.
+    """
+    if incident.cause in ("gil", "cpu", "gc"):
+        return incident.cause_detail + _split(incident)
+    frame = incident.culprit
+    if incident.cause == "blocking" and frame is not None:
+        text = f"{incident.blocking_call or 'code'} at {where(frame)}"
+        if frame.code:
+            text += f" — {frame.code.split('  #')[0].rstrip()}"
+        return text + _split(incident)
     frame = incident.culprit
     if frame is None:
         inner = incident.stack[-1] if incident.stack else None
@@ -210,7 +244,8 @@ class BlockingAlarm(Widget):
         """Everything the status line shows: while ``incident`` is open, phase and duration."""
         if incident is not None:
             now = self.now
-            return (incident.incident_id, flash_phase(now), fmt_seconds(incident.duration(now)))
+            return (incident.incident_id, flash_phase(now), fmt_seconds(incident.duration(now)),
+                    incident.cause, incident.cause_detail)
         stall = self._stall
         if stall is not None:
             now = self.now
@@ -224,7 +259,8 @@ class BlockingAlarm(Widget):
             phase = flash_phase(self.now)
             style = self._style("flash-on" if phase == 0 else "flash-off")
             status = Text(
-                f" LOOP FROZEN {fmt_seconds(incident.duration(self.now))} — {describe(incident)}",
+                f" {headline(incident)} {fmt_seconds(incident.duration(self.now))} — "
+                f"{describe(incident)}",
                 style=style, no_wrap=True, overflow="ellipsis",
             )
             status.pad_right(max(0, width - status.cell_len))
@@ -272,6 +308,8 @@ class BlockingAlarm(Widget):
             line.append(f"  #{inc.incident_id:<3} ", self._style("muted"))
             line.append(f"{fmt_seconds(inc.duration(self.now)):>8}", Style(bold=True))
             line.append(f"  at {inc.since:7.2f} s  ", self._style("muted"))
+            if inc.cause:
+                line.append(f"{inc.cause}: ", Style(bold=True))
             line.append(describe(inc), self._style("where"))
             line.truncate(width, overflow="ellipsis")
             lines.append(line)

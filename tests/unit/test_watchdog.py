@@ -90,7 +90,7 @@ def test_culprit_is_the_users_frame_not_the_library_below_it() -> None:
     culprit = seen[0].culprit
     assert culprit is not None and culprit.function == "helper"
     assert culprit.line == _line_of("HELPER-LINE")
-    assert seen[0].blocking_call == "inbox.get"
+    assert seen[0].blocking_call == "queue.Queue.get"  # named by what it is, not its variable
     origins = [f.origin for f in seen[0].stack]
     assert origins[-1] == "library", "the innermost frames are the standard library's"
 
