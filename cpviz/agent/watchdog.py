@@ -385,6 +385,10 @@ class Watchdog:
         self._late: deque[tuple[float, float]] = deque(maxlen=20_000)
         #: Seconds of garbage collection in each finished incident, by id.
         self._gc_of: dict[int, float] = {}
+        #: A freeze a beat proved but nobody saw while it lasted: (last beat before, the beat).
+        self._missed: tuple[float, float] | None = None
+        #: The last beat before the newest freeze the watchdog saw itself.
+        self._seen_since: float | None = None
 
     # -- loop side ------------------------------------------------------------------------------
 
@@ -465,13 +469,18 @@ class Watchdog:
         The next beat is expected ``beat_s`` later; how late it comes is the loop's lag.
         """
         lag = max(0.0, now - self._expected)
-        self._last_beat = now
+        last, self._last_beat = self._last_beat, now
         if lag > self._worst_lag:
             self._worst_lag = lag
         if lag > 0.001:
             self._late.append((now, lag))
         with self._lock:
             opened, self._open = self._open, None
+            if opened is None and now - last > self.threshold_s:
+                # Frozen past the threshold and not (yet) seen: the watchdog thread may not
+                # have been able to run either (a real-time hog on the core both share, a
+                # stopped process). The beat proves the freeze; the next poll reports it.
+                self._missed = (last, now)
         if opened is not None:
             self._close(opened, now, now - opened.since)
         if now - self._last_lag_report >= self.lag_report_s:
@@ -479,6 +488,16 @@ class Watchdog:
             self._worst_lag = 0.0
             self._last_lag_report = now
         self._expected = now + self.beat_s
+
+    def _record(self, start: IncidentStart) -> IncidentStart:
+        """Take the next id for ``start`` and remember it (under the lock)."""
+        self._next_id += 1
+        self.history[start.incident_id] = (start, None)
+        if len(self.history) > MAX_HISTORY:
+            oldest = next(iter(self.history))
+            del self.history[oldest]
+            self._gc_of.pop(oldest, None)
+        return start
 
     def _close(self, opened: _Open, now: float, duration: float) -> None:
         """End an incident, naming the culprit the freeze spent most of its samples in."""
@@ -563,6 +582,20 @@ class Watchdog:
         """
         # Read after the caller's ``now``: a beat in between only makes the silence look shorter.
         last = self._last_beat
+        with self._lock:
+            missed, self._missed = self._missed, None
+            if missed is not None and (self._open is not None or missed[0] == self._seen_since):
+                missed = None  # seen while it lasted: reported already, with its stack
+            start = None if missed is None else self._record(
+                # No stack of the loop was seen; where the other threads are now is the best
+                # word on who held the GIL or the cores meanwhile.
+                IncidentStart(now, self._next_id, missed[0], None, None, (), 0, self._threads())
+            )
+        if missed is not None and start is not None:
+            # A freeze that ended before anyone could look: reported late, with no stack.
+            self._emit(start)
+            self._close(_Open(start.incident_id, missed[0], start), now, missed[1] - missed[0])
+            return start
         if self._open is not None:
             self._polls += 1
             if self._polls % SAMPLE_EVERY == 0:
@@ -578,19 +611,15 @@ class Watchdog:
         with self._lock:
             if self._is_open():  # the loop thread may have changed it meanwhile
                 return None
-            incident_id = self._next_id
-            self._next_id += 1
-            start = IncidentStart(now, incident_id, last, culprit, call, stack, task_id, threads)
+            self._seen_since = last
+            start = self._record(
+                IncidentStart(now, self._next_id, last, culprit, call, stack, task_id, threads)
+            )
             turned = self._last_beat != last
-            opened = _Open(incident_id, last, start)
+            opened = _Open(start.incident_id, last, start)
             opened.count(culprit, call)
             if not turned:
                 self._open = opened
-            self.history[incident_id] = (start, None)
-            if len(self.history) > MAX_HISTORY:
-                oldest = next(iter(self.history))
-                del self.history[oldest]
-                self._gc_of.pop(oldest, None)
         self._emit(start)
         if turned:
             # The loop came back while the stack was being read: the freeze was real and lasted

@@ -160,6 +160,10 @@ class LoopSampler:
             self._last = None
             return
         wchan = _read(f"/proc/{pid}/task/{loop_tid}/wchan") or ""
+        stat = _read(f"/proc/{pid}/task/{loop_tid}/stat") or ""
+        # R: running or runnable. schedstat adds run delay only once the thread gets a CPU,
+        # so a thread starved right now shows as R with no run time and no delay yet.
+        runnable = stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "R"
         others: dict[int, float] = {}
         try:
             tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
@@ -176,8 +180,11 @@ class LoopSampler:
             return
         t0, run0, delay0, others0 = last
         dt = max(now - t0, 1e-9)
-        run = max(0.0, loop[0] - run0)
+        run = min(dt, max(0.0, loop[0] - run0))
         delay = max(0.0, loop[1] - delay0)
+        if runnable:
+            delay = max(delay, dt - run)
+        delay = min(delay, dt - run)
         asleep = max(0.0, dt - run - delay)
         in_futex = wchan.startswith("futex")
         self.ticks.append(Tick(
@@ -361,7 +368,15 @@ class Classifier:
             del self.final[next(iter(self.final))]
         return verdict
 
-    def verdict(self, incident_id: int) -> Verdict | None:
-        """The final verdict, or the first one for a freeze still going."""
-        return self.final.get(incident_id)
+    def verdict(self, incident_id: int, span: float | None = None) -> Verdict | None:
+        """The final verdict; for a freeze whose end has not arrived yet (a run can end in the
+        very step that froze the loop, before the next beat closes the freeze), a verdict over
+        its first ``span`` seconds."""
+        final = self.final.get(incident_id)
+        start = self._starts.get(incident_id)
+        if final is not None or start is None or span is None:
+            return final
+        a, b = start.since, start.since + max(span, 1e-6)
+        return classify(start, max(span, 1e-6), self._totals(a, b),
+                        samples=self._samples(a, b), cores=self.cores)
 

@@ -436,7 +436,7 @@ class ObservedLab:
 
     def _explained(self, record: IncidentRecord) -> IncidentRecord:
         """A run's incident with the cause its freeze was given here."""
-        verdict = self.classifier.verdict(record.incident_id)
+        verdict = self.classifier.verdict(record.incident_id, record.duration_s)
         if verdict is None:
             return record
         return dataclasses.replace(record, cause=verdict.cause, shares=verdict.shares,

@@ -45,6 +45,7 @@ def test_calls_on_objects_are_named_by_their_type() -> None:
         assert qualify(frame, "q.get") == "queue.Queue.get"
         assert qualify(frame, "c.execute") == "sqlite3.Connection.execute"
         assert qualify(frame, "thread.start") == "threading.Thread.start"
+        assert all((lock, rlock, q, thread))  # the names the frame resolves
     finally:
         a.close()
         b.close()

@@ -417,3 +417,32 @@ def test_dropped_records_count_as_progress(loop: asyncio.AbstractEventLoop) -> N
     _check_at(detector, clock, 2.5, loop)
     (stall,) = _of(StallStart, events)
     assert stall.since == 1.25
+
+
+def test_a_freeze_nobody_saw_while_it_lasted_is_reported_from_the_beat_that_ended_it() -> None:
+    """A real-time hog on the core the loop and the watchdog share starves both: the late beat
+    proves the freeze, and the next poll reports it, with no stack (none could be seen)."""
+    clock, events = ManualClock(), list[Event]()
+    watchdog = Watchdog(events.append, clock, threshold_s=THRESHOLD)
+    watchdog.arm(0.0)
+    clock.set(40 / 64)  # the watchdog never ran in between
+    watchdog.beat(clock.now())
+    assert _of(IncidentStart, events) == []
+    clock.set(41 / 64)
+    start = watchdog.poll(clock.now())
+    assert start is not None and (start.since, start.culprit) == (0.0, None)
+    (end,) = _of(IncidentEnd, events)
+    assert (end.incident_id, end.duration_s) == (start.incident_id, 40 / 64)
+    assert watchdog.poll(clock.now()) is None  # reported once
+
+
+def test_a_freeze_the_watchdog_saw_is_not_reported_again_by_its_late_beat() -> None:
+    clock, events = ManualClock(), list[Event]()
+    watchdog = _ScriptedStack(events.append, clock, [_frame("crunch", 7)])
+    clock.set(0.25)
+    assert watchdog.poll(clock.now()) is not None
+    clock.set(0.5)
+    watchdog.beat(clock.now())
+    clock.set(0.5 + 1 / 64)
+    assert watchdog.poll(clock.now()) is None
+    assert len(_of(IncidentStart, events)) == 1 and len(_of(IncidentEnd, events)) == 1
