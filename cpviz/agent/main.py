@@ -60,12 +60,21 @@ IDLE_FLUSH_S = 0.1
 THREADS_S = 0.5
 
 
-class _Quit(Exception):
-    """SIGTERM or SIGINT: stop as after a quit command."""
+class _Quit(BaseException):
+    """SIGTERM or SIGINT: stop as after a quit command (a BaseException, so no ``except
+    Exception`` on the way can swallow it)."""
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise _Quit
+
+
+def _child_signals() -> None:
+    """In a process the observed program forks (a ``multiprocessing`` worker), signals mean
+    what they mean without cpviz: its pool's terminate() must end it, and an inherited handler
+    that raised instead was swallowed in the worker's start-up and left it waiting forever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def gil_enabled() -> bool:
@@ -259,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sender = Sender(sock)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    os.register_at_fork(after_in_child=_child_signals)
     try:
         config = json.loads(args[0])
         workloads = load_workloads(config["catalogue"], config.get("user"))
