@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cpviz.agent.lab import Lab, describe_error
+from cpviz.engine.accounting import session_members
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.contract import Workload
 from cpviz.engine.events import Event, RunEnd, RunResult, RunStart, StreamGap
@@ -182,6 +183,21 @@ class Streamer:
             return bool(out)
 
 
+def end_descendants() -> None:
+    """Kill what the program started and left running (a user's pool worker stuck on a lock,
+    a child nobody waits for): nothing of the observed side may outlive it, even when the
+    viewer is gone and cannot clean up. multiprocessing's resource tracker is spared: it exits
+    by itself once this process has, after unlinking the semaphores it tracks."""
+    from multiprocessing import resource_tracker
+
+    me = os.getpid()
+    tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
+    for pid in session_members(os.getsid(0)):
+        if pid not in (me, tracker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def load_workloads(spec: str, user: str | None) -> tuple[Workload, ...]:
     """The catalogue from ``module:function`` (called with the user's spec, or None)."""
     module, _, name = spec.partition(":")
@@ -202,8 +218,8 @@ class Agent:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
 
-    def serve(self) -> None:
-        """Read commands until the viewer says quit or goes away."""
+    def serve(self) -> bool:
+        """Read commands until the viewer says quit (True) or goes away (False)."""
         self.streamer.start()
         for kind, payload in read_frames(self.sock):
             if kind != COMMAND:
@@ -213,8 +229,9 @@ class Agent:
             except ValueError:
                 continue
             if command.get("op") == "quit":
-                return
+                return True
             self.command(command)
+        return False
 
     def command(self, command: dict[str, Any]) -> None:
         op = command.get("op")
@@ -246,9 +263,15 @@ class Agent:
         self.lab.stream.put(RunStart(now, run, key, mode, params, 0))
         self.lab.stream.put(RunEnd(now, run, result))
 
-    def shutdown(self) -> None:
-        """Stop every run and pool, send what is left, and close the channel."""
-        self.lab.close()
+    def shutdown(self, viewer_gone: bool = False) -> None:
+        """Stop every run and pool, send what is left, and close the channel.
+
+        With the viewer gone there is nobody to send to and nobody to clean up after this
+        process: a run stuck in code that cannot be cancelled (a thread in ``time.sleep``) gets
+        half a second, then everything goes, well within the two seconds promised.
+        """
+        self.lab.close(timeout=0.5 if viewer_gone else 2.0)
+        end_descendants()
         self.streamer.stop()
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -299,15 +322,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "implementation": platform.python_implementation(),
         "gil": gil_enabled(),
     }))
+    asked = True
     try:
-        agent.serve()
+        asked = agent.serve()
     except (_Quit, KeyboardInterrupt):
         pass
     finally:
         # A second signal while shutting down must not cut the shutdown short.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        agent.shutdown()
+        agent.shutdown(viewer_gone=not asked)
     return 0
 
 

@@ -244,9 +244,21 @@ def test_nothing_outlives_an_interrupted_run(signum: int, status: int) -> None:
 # -- 3. the viewer SIGKILLed ----------------------------------------------------------------------
 
 
-def test_observed_tree_ends_after_viewer_is_killed() -> None:
-    with viewer(["run", *LONG_CPU]) as v:
-        sid = v.find_observed(with_workers=True)
+@pytest.mark.parametrize(
+    ("args", "with_workers"),
+    [
+        (["run", *LONG_CPU], True),
+        # The program's own child, stuck waiting: no cpviz code runs in it to notice.
+        (["run", "tests/corpus/stuck_child.py:main"], False),
+    ],
+    ids=["pool-workers", "a-stuck-child-of-the-program"],
+)
+def test_observed_tree_ends_after_viewer_is_killed(args: list[str], with_workers: bool) -> None:
+    with viewer(args) as v:
+        sid = v.find_observed(with_workers=with_workers)
+        if not with_workers:
+            # The observed process, its resource tracker, and the program's child.
+            _wait("the program's child", lambda: len(session_members(sid)) >= 3, START_S)
         v.popen.kill()
         killed = time.monotonic()
         v.popen.wait(timeout=QUIT_S)
