@@ -343,6 +343,10 @@ class Lab:
         """This lab's worker processes alive now, in the shared pool and in run pools."""
         return self.pools.pids()
 
+    def tracers(self) -> list[Tracer]:
+        """The lab's one traced loop."""
+        return [self.tracer]
+
     def threads(self) -> list[tuple[int, str, Role]]:
         """This process's threads with their roles, for the viewer's sampler."""
         return thread_roles(self._loop_tid)

@@ -24,41 +24,26 @@ import signal
 import socket
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from cpviz.agent.lab import Lab, describe_error
+from cpviz.agent.streamer import Streamer
 from cpviz.engine.accounting import session_members
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.contract import Workload
-from cpviz.engine.events import Event, RunEnd, RunResult, RunStart, StreamGap
-from cpviz.engine.recording import encode_lines
+from cpviz.engine.events import RunEnd, RunResult, RunStart
 from cpviz.engine.stream import EventStream
 from cpviz.engine.wire import (
     CHANNEL_FD_ENV,
     COMMAND,
-    EVENTS,
     FATAL,
     HELLO,
     MARK,
-    SPAWNS,
-    STEPS,
-    THREADS,
     Sender,
-    encode_spawns,
-    frame,
     json_frame,
     read_frames,
 )
-
-#: How often the streamer sends what the probes produced. Short enough that the screen (25 fps)
-#: never waits on it; long enough that a busy loop's steps cross in batches of thousands.
-FLUSH_S = 0.02
-#: How long the streamer sleeps when the last flush found nothing (a probe's event wakes it).
-IDLE_FLUSH_S = 0.1
-#: How often the thread list is looked at (it is sent only when it changed).
-THREADS_S = 0.5
 
 
 class _Quit(BaseException):
@@ -82,105 +67,6 @@ def gil_enabled() -> bool:
     """Whether this interpreter runs with the GIL (always, before free-threaded builds)."""
     probe = getattr(sys, "_is_gil_enabled", None)
     return bool(probe()) if probe is not None else True
-
-
-class Streamer:
-    """Sends the lab's events to the viewer from its own thread, a batch every FLUSH_S."""
-
-    def __init__(self, lab: Lab, sender: Sender, parent: int, on_orphaned: Any) -> None:
-        self._lab = lab
-        self._sender = sender
-        self._parent = parent
-        self._on_orphaned = on_orphaned
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads_sent: list[Any] = []
-        self._threads_at = 0.0
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cpviz-streamer", daemon=True)
-        # The streamer reads the tracer's ring raw; the stream keeps only the queue the other
-        # probes (watchdog, progress detector) put into.
-        lab.stream.remove_feed(lab.tracer)
-        lab.stream.on_put = self._wake.set
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2.0)
-        self.flush()
-
-    def _run(self) -> None:
-        idle = False
-        while not self._stop.is_set():
-            # Busy: every FLUSH_S. Idle: until a probe puts an event (an incident goes out at
-            # once) or IDLE_FLUSH_S passes, so an idle observed process wakes rarely.
-            self._wake.wait(IDLE_FLUSH_S if idle else FLUSH_S)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            if os.getppid() != self._parent:
-                # The viewer is gone and the channel somehow still open: do not linger.
-                self._on_orphaned()
-                return
-            try:
-                idle = not self.flush()
-            except Exception as exc:  # a probe must never take the program down
-                print(f"cpviz agent: streaming failed: {describe_error(exc)}", file=sys.stderr)
-
-    def flush(self) -> bool:
-        """Send everything produced since the last flush, in the order it was produced.
-
-        Returns whether there was anything to send.
-        """
-        with self._lock:
-            out = bytearray()
-            events: list[Event] = []
-            spawns: list[tuple[float, int, str, int, int]] = []
-
-            def send_events() -> None:
-                if events:
-                    out.extend(frame(EVENTS, encode_lines(events).encode()))
-                    events.clear()
-
-            def send_spawns() -> None:
-                if spawns:
-                    out.extend(frame(SPAWNS, encode_spawns(spawns)))
-                    spawns.clear()
-
-            def steps(raw: bytes) -> None:
-                send_events()
-                send_spawns()
-                out.extend(frame(STEPS, raw))
-
-            def spawn(at: float, task_id: int, name: str, run: int, parent: int) -> None:
-                send_events()
-                spawns.append((at, task_id, name, run, parent))
-
-            def event(ev: Event) -> None:
-                send_spawns()
-                events.append(ev)
-
-            lab = self._lab
-            dropped = lab.tracer.drain_raw(steps, spawn, event)
-            send_spawns()
-            events.extend(lab.stream.drain())
-            if dropped:
-                events.append(StreamGap(lab.clock.now(), dropped))
-            send_events()
-            now = time.monotonic()
-            if now - self._threads_at >= THREADS_S:
-                self._threads_at = now
-                threads = [list(t) for t in lab.threads()]
-                if threads != self._threads_sent:
-                    self._threads_sent = threads
-                    out.extend(json_frame(THREADS, threads))
-            if out:
-                self._sender.send(bytes(out))
-            return bool(out)
 
 
 def end_descendants() -> None:
