@@ -75,6 +75,12 @@ class Streamer:
     def start(self) -> None:
         self._thread.start()
 
+    def threads_changed(self) -> None:
+        """A thread took on a role (a loop started on it): tell the viewer at the next flush,
+        not in up to THREADS_S, so it reads the right thread from the first freeze on."""
+        self._threads_at = 0.0
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()

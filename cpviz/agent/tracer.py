@@ -41,6 +41,18 @@ _STRIDE = _WIRE_STRIDE
 _perf = time.perf_counter
 
 
+def task_name(task: asyncio.Task[Any]) -> str:
+    """The name a row shows: the task's own, or, for asyncio's default ``Task-N``, its
+    coroutine's (``fetch``, ``Handler.serve``), which is what the code calls it."""
+    name = task.get_name()
+    if name is None or name == "None" or (name.startswith("Task-") and name[5:].isdigit()):
+        # (3.13.0 names factory-made tasks set_name(None) when none was given.)
+        coro = task.get_coro()
+        qualname = getattr(coro, "__qualname__", None)
+        return str(qualname) if qualname else f"Task@{id(task) & 0xFFFF:04x}"
+    return str(name)
+
+
 class Tracer:
     """Records task steps on one asyncio loop into a bounded ring.
 
@@ -48,7 +60,8 @@ class Tracer:
     """
 
     def __init__(
-        self, capacity: int = 1 << 18, origin: float = 0.0, *, track_runs: bool = False
+        self, capacity: int = 1 << 18, origin: float = 0.0, *, track_runs: bool = False,
+        default_run: int = 0,
     ) -> None:
         if capacity & (capacity - 1) or capacity <= 0:
             raise ValueError(f"capacity must be a power of two, got {capacity}")
@@ -73,6 +86,9 @@ class Tracer:
         #: to (3.11 has no ``Task.get_context``). Written by the loop thread at each spawn and
         #: never pruned here: the reader drops finished tasks (the lab's progress detector).
         self.run_of: dict[int, int] | None = {} if track_runs else None
+        #: The run a task belongs to when nothing set one (a program cpviz runs as it is: all
+        #: its tasks are its one run's, whichever thread's loop they run on).
+        self.default_run = default_run
 
     # -- attaching -------------------------------------------------------------------------
 
@@ -138,6 +154,7 @@ class Tracer:
         current_task = asyncio.current_task
         run_id = RUN_ID.get
         run_of = self.run_of
+        default_run = self.default_run
 
         def count() -> int:
             return written
@@ -155,7 +172,7 @@ class Tracer:
             # The task itself, not its name: on 3.11 and 3.12 create_task(name=...) names the
             # task only after the factory returns. The consumer reads the name when it drains.
             # Tagged with the ring position, so the consumer puts it before the task's steps.
-            run = run_id()
+            run = run_id() or default_run
             side_append((written, _perf(), task, run, current_task(loop)))
             if run_of is not None:
                 run_of[id(task)] = run
@@ -297,10 +314,7 @@ class Tracer:
                 event(obj[1])
                 continue
             _, at, task, run, parent = obj
-            name = task.get_name()
-            if name is None or name == "None":
-                # 3.13.0 names factory-made tasks set_name(None) when none was given.
-                name = f"Task@{id(task) & 0xFFFF:04x}"
+            name = task_name(task)
             spawn(at, id(task), str(name), run, id(parent) if parent is not None else 0)
         upto(stop)
         state[0] = stop

@@ -24,7 +24,6 @@ import os
 import sys
 import sysconfig
 import threading
-import time
 import types
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -348,7 +347,7 @@ class Watchdog:
         beat_s: float = 0.01,
         poll_s: float = 0.005,
         lag_report_s: float = 0.1,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         probe: Callable[[threading.Thread], bool] = is_probe,
     ) -> None:
         if threshold_s <= 0:
@@ -359,6 +358,8 @@ class Watchdog:
         self.beat_s = beat_s
         self.poll_s = poll_s
         self.lag_report_s = lag_report_s
+        #: How the thread waits between looks; by default on its stop event, so detaching
+        #: ends it at once instead of after its nap.
         self._sleep = sleep
         self._probe = probe
         #: Garbage collections seen: (start, end, generation, collected), session clock.
@@ -416,7 +417,10 @@ class Watchdog:
             elif not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(timer.cancel)
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if (thread is not None and thread is not threading.current_thread()
+                and self._loop_thread != threading.get_ident()):
+            # (From the loop's own thread, never wait: that is the watched program's time. The
+            # thread sees the stop event and ends by itself.)
             thread.join(timeout=1.0)
         self._thread = None
 
@@ -563,13 +567,16 @@ class Watchdog:
         old, so the thread sleeps until then (about ten wake-ups a second, not two hundred);
         while a freeze is open it looks every ``poll_s`` to sample the stack.
         """
-        sleep, clock, stop = self._sleep, self.clock, self._stop
+        clock, stop = self.clock, self._stop
+        sleep = self._sleep or stop.wait
         while not stop.is_set():
             wait = self.poll_s
             if self._open is None:
                 due = self._last_beat + self.threshold_s - clock.now()
                 wait = max(self.poll_s, due + self.poll_s / 2)
             sleep(wait)
+            if stop.is_set():
+                return  # the loop stopped running: a silence now is no freeze
             self.poll(clock.now())
 
     def poll(self, now: float) -> IncidentStart | None:

@@ -46,10 +46,12 @@ def finish(
     timeout: float | None = 600.0,
     on_progress: Callable[[int, int], None] | None = None,
     poll_s: float = 0.05,
+    stop: bool = True,
 ) -> RunResult:
     """Fold the lab's events into ``model`` until run ``run_id`` ends; its result.
 
-    Raises RunTimeout (after asking the lab to stop the run) when ``timeout`` passes first.
+    Raises RunTimeout when ``timeout`` passes first, after asking the lab to stop the run
+    (unless ``stop`` is False: the caller decides what an overdue run gets).
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -60,7 +62,8 @@ def finish(
         if view is not None and view.result is not None:
             return view.result
         if deadline is not None and time.monotonic() > deadline:
-            lab.stop_run(run_id)
+            if stop:
+                lab.stop_run(run_id)
             raise RunTimeout(f"run {run_id} did not end within {timeout:g} s; it was stopped")
         time.sleep(poll_s)
 

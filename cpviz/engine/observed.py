@@ -155,6 +155,8 @@ class ObservedLab:
         process_workers: int | None = None,
         output: TextIO | None = None,
         python: str | None = None,
+        program: Sequence[str] | None = None,
+        stdin: bool = False,
     ) -> None:
         self.clock = MonotonicClock()
         self.stream = EventStream(self.clock)
@@ -181,6 +183,10 @@ class ObservedLab:
         }
         self._output = output
         self._python = python or sys.executable
+        #: A program run as it is (``[script, args...]`` or ``["-m", module, args...]``) in
+        #: place of the lab, and whether it reads this process's stdin (headless only).
+        self.program = list(program) if program is not None else None
+        self._stdin = stdin
         self._child: _Child | None = None
         self._lock = threading.RLock()
         self._runs: dict[int, _Run] = {}
@@ -220,16 +226,32 @@ class ObservedLab:
         self.loop_sampler.start()
         return self
 
+    def _argv(self) -> list[str]:
+        config = json.dumps(self._config)
+        if self.program is None:
+            return [self._python, "-m", "cpviz.agent", config]
+        return [self._python, "-m", "cpviz.agent.boot", config, "--", *self.program]
+
     def _spawn(self) -> _Child:
         mine, theirs = socket.socketpair()
         env = dict(os.environ)
         env[CHANNEL_FD_ENV] = str(theirs.fileno())
+        # Another interpreter (--python, or the program's own) finds cpviz's probes here; they
+        # need nothing but the standard library.
+        home = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
+        if self.program is not None:
+            with self._lock:
+                # The program's one run starts with it (the viewer numbers it 1 too).
+                self._runs.setdefault(1, _Run(1, self.program_name(), "program", {}))
+                self._next_run = max(self._next_run, 2)
+            self.loop_sampler.busy(True)
         try:
             popen = subprocess.Popen(
-                [self._python, "-m", "cpviz.agent", json.dumps(self._config)],
+                self._argv(),
                 pass_fds=(theirs.fileno(),),
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=None if self._stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 # Its own session: the terminal's Ctrl+C reaches the viewer alone, which then
@@ -478,6 +500,29 @@ class ObservedLab:
         return out
 
     # -- the controller -------------------------------------------------------------------------
+
+    def program_name(self) -> str:
+        """What the program's run is called: its script's file name, or its module."""
+        assert self.program is not None
+        return self.program[1] if self.program[0] == "-m" else os.path.basename(self.program[0])
+
+    def interrupt(self) -> None:
+        """Ctrl+C for the program (it runs in a session of its own, away from the terminal's
+        signals): SIGINT, which it handles as it would without cpviz."""
+        child = self._child
+        if child is not None:
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.SIGINT)
+
+    def wait_exit(self, timeout: float | None = None) -> int | None:
+        """Wait for the observed process to end by itself; its status, or None if it runs on."""
+        child = self._child
+        if child is None:
+            return None
+        try:
+            return child.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     @property
     def pid(self) -> int | None:

@@ -1,0 +1,207 @@
+"""Your program as you run it: ``cpviz run -- python app.py args…`` and ``cpviz run app.py``.
+
+cpviz's own options go before ``--``; everything after it is the program's command line, which
+runs unchanged as the observed process (:mod:`cpviz.agent.boot`). Headless, the program's
+output goes to stderr (or ``--output FILE``), so ``--json`` on stdout stays parseable; Ctrl+C,
+the end of ``--duration`` and the program's own end each print what was measured until then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from cpviz.engine.errors import UsageError
+
+if TYPE_CHECKING:
+    from cpviz.engine.model import Model
+    from cpviz.engine.observed import ObservedLab
+
+#: The oldest interpreter the probes run in.
+MIN_PYTHON = (3, 11)
+#: How long a program gets to end after Ctrl+C or --duration before it is killed.
+GRACE_S = 10.0
+#: Exit statuses: interrupted (128 + SIGINT) and terminated (128 + SIGTERM).
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+#: ``cpviz run`` options that take a value (the short form's script is the first other word).
+VALUED = frozenset({"--mode", "--set", "--record", "--record-max-mb", "--threshold-ms",
+                    "--sample-hz", "--cores", "--duration", "--output", "--python"})
+
+
+@dataclass(frozen=True)
+class Program:
+    """A program's command line: the interpreter, and ``[script, args…]`` or
+    ``["-m", module, args…]``."""
+
+    python: str
+    argv: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.argv[1] if self.argv[0] == "-m" else os.path.basename(self.argv[0])
+
+
+def split_program(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """cpviz's words and the program's: at ``--``, or (``run``) at the first ``.py`` file that
+    names no function (``file.py:function`` is the older, one-function form)."""
+    words = list(argv)
+    if "--" in words:
+        at = words.index("--")
+        return words[:at], words[at + 1 :]
+    if "run" not in words:
+        return words, None
+    i = words.index("run") + 1
+    while i < len(words):
+        word = words[i]
+        if word in VALUED:
+            i += 2
+            continue
+        if word.startswith("-"):
+            i += 1
+            continue
+        if word.endswith(".py") and ":" not in word:
+            return words[:i], words[i:]
+        return words, None
+    return words, None
+
+
+def _version(python: str) -> tuple[int, int]:
+    """The major and minor version of an interpreter; UsageError when it is no Python."""
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d %d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        major, minor = (int(x) for x in out.stdout.split())
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        raise UsageError(f"{python} is not a Python interpreter cpviz can run") from None
+    return major, minor
+
+
+def resolve(words: Sequence[str], python: str | None = None) -> Program:
+    """The program a command line names, checked: UsageError (exit 2) for what cannot run."""
+    words = list(words)
+    if not words:
+        raise UsageError("nothing after '--': give the program, e.g. -- python app.py")
+    interpreter = python
+    if not (words[0].endswith(".py") or words[0] == "-m"):
+        interpreter, words = words[0], words[1:]
+        found = shutil.which(interpreter)
+        if found is None:
+            raise UsageError(f"no such interpreter: {interpreter}")
+        interpreter = found
+    if not words:
+        raise UsageError("no script after the interpreter: give python app.py or "
+                         "python -m module")
+    if words[0].startswith("-") and words[0] != "-m":
+        raise UsageError(f"interpreter option {words[0]} is not supported; cpviz runs "
+                         "python SCRIPT [args] or python -m MODULE [args]")
+    if words[0] == "-m" and len(words) < 2:
+        raise UsageError("-m needs a module name, e.g. -- python -m mypackage.main")
+    interpreter = interpreter or sys.executable
+    version = _version(interpreter)
+    if version < MIN_PYTHON:
+        raise UsageError(f"{interpreter} is Python {version[0]}.{version[1]}; cpviz needs "
+                         f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer")
+    if words[0] == "-m":
+        _check_module(interpreter, words[1])
+    elif os.path.isdir(words[0]):
+        raise UsageError(f"{words[0]} is a directory, not a script")
+    elif not os.path.isfile(words[0]):
+        raise UsageError(f"no such file: {words[0]}")
+    return Program(interpreter, tuple(words))
+
+
+def _check_module(python: str, module: str) -> None:
+    code = ("import importlib.util, sys\n"
+            "try:\n    found = importlib.util.find_spec(sys.argv[1])\n"
+            "except Exception:\n    found = None\n"
+            "sys.exit(0 if found else 3)\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), env.get("PYTHONPATH")) if p)
+    try:
+        found = subprocess.run([python, "-c", code, module], env=env, timeout=60,
+                               capture_output=True, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        found = False
+    if not found:
+        raise UsageError(f"no module named {module!r} for {python}")
+
+
+class _Terminated(Exception):
+    """SIGTERM for cpviz: pass it on to the program as its interrupt, then report."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def run_program(lab: ObservedLab, model: Model, duration: float | None) -> tuple[dict[str, Any],
+                                                                                int | None]:
+    """Run the program to its end, Ctrl+C or ``duration``; its result and how it was cut short
+    (the exit status cpviz should give: 130, 143, or None when it ended by itself)."""
+    from cpviz.engine.headless import RunTimeout, finish, result_of
+
+    cut: int | None = None
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        try:
+            finish(lab, model, 1, timeout=duration, stop=False)
+        except RunTimeout:
+            cut = 0  # --duration: the program is asked to stop like Ctrl+C would
+        except KeyboardInterrupt:
+            cut = EXIT_INTERRUPTED
+        except _Terminated:
+            cut = EXIT_TERMINATED
+        if cut is not None:
+            lab.interrupt()
+            try:
+                finish(lab, model, 1, timeout=GRACE_S, stop=False)
+            except (RunTimeout, KeyboardInterrupt, _Terminated):
+                lab.close()  # it would not stop: the run ends as killed
+                model.apply(lab.stream.drain())
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+    result = result_of(model, 1)
+    if result is None:
+        raise UsageError("the program's run never ended (no result reached cpviz)")
+    if cut == 0:
+        result["ended_by"] = f"--duration {duration:g}"
+    elif cut is not None:
+        result["ended_by"] = "Ctrl+C" if cut == EXIT_INTERRUPTED else "SIGTERM"
+    return result, (None if cut == 0 else cut)
+
+
+def exit_status(result: dict[str, Any], cut: int | None) -> int:
+    """cpviz's status: the interrupt's, else the program's own."""
+    if cut is not None:
+        return cut
+    status = result.get("exit_status")
+    if isinstance(status, int):
+        return status
+    return 0 if result["outcome"] == "completed" else 1
+
+
+def open_output(path: str | None) -> TextIO:
+    """Where the program's own output goes headless: a file, or stderr."""
+    if path is None:
+        return sys.stderr
+    try:
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by the caller)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def dumps(result: dict[str, Any]) -> str:
+    return json.dumps(result)
