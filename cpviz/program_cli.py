@@ -198,10 +198,58 @@ def open_output(path: str | None) -> TextIO:
     if path is None:
         return sys.stderr
     try:
-        return open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by the caller)
+        return open(path, "w", encoding="utf-8")  # closed by the caller
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def dumps(result: dict[str, Any]) -> str:
     return json.dumps(result)
+
+
+def make_lab(args: Any, program: Program, *, headless: bool, output: TextIO | None) -> ObservedLab:
+    """The observed side for ``program`` with the command line's probe settings."""
+    from cpviz.engine.observed import ObservedLab
+
+    try:
+        return ObservedLab(
+            (),
+            threshold_s=args.threshold_ms / 1000.0,
+            sample_hz=args.sample_hz,
+            pin_cores=getattr(args, "cores", None),
+            program=list(program.argv),
+            python=program.python,
+            output=output,
+            # Headless, the program reads the terminal's stdin as it would without cpviz; the
+            # live screen owns the terminal, so there it reads nothing.
+            stdin=headless,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_run_program(args: Any, words: Sequence[str], print_result: Any) -> int:
+    """``cpviz run [options] -- python app.py args…``: headless, the result on stdout."""
+    from cpviz.engine.model import Model
+    from cpviz.record_cli import finish_recording, start_recording
+
+    program = resolve(words, getattr(args, "python", None))
+    output = open_output(getattr(args, "output", None))
+    lab = make_lab(args, program, headless=True, output=output)
+    recorder = start_recording(args, lab, args.argv)
+    model = Model(lab.cores)
+    try:
+        lab.start()
+        result, cut = run_program(lab, model, getattr(args, "duration", None))
+    finally:
+        lab.close()
+        finish_recording(recorder, lab)
+        if output is not sys.stderr:
+            output.close()
+    if args.json:
+        print(dumps(result))
+    else:
+        print_result(result)
+        if result.get("last_frames"):
+            print("last frames:\n  " + "\n  ".join(result["last_frames"]))
+    return exit_status(result, cut)
