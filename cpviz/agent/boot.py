@@ -64,6 +64,8 @@ class Probes:
         self.stream = stream
         self.clock = clock
         self.threshold_s = threshold_s
+        #: The program's run: every task of every loop belongs to it.
+        self.run_id = PROGRAM_RUN
         self._tracers: dict[int, Tracer] = {}
         self._watchdogs: dict[int, Watchdog] = {}
         #: Native ids of the threads running a watched loop now.
@@ -79,7 +81,7 @@ class Probes:
 
     def loop_created(self, loop: asyncio.AbstractEventLoop) -> None:
         """A loop was made: trace it from its first task on."""
-        tracer = Tracer(origin=self.clock.origin, track_runs=True, default_run=PROGRAM_RUN)
+        tracer = Tracer(origin=self.clock.origin, track_runs=True, default_run=self.run_id)
         try:
             tracer.attach(loop)
         except (TypeError, RuntimeError):
@@ -226,12 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cpviz agent: started by cpviz itself, not by hand", file=sys.stderr)
         return 2
     config = json.loads(args[0])
+    run_id = int(config.get("run", PROGRAM_RUN))
     program = args[args.index("--") + 1 :]
     sock = socket.socket(fileno=int(fd_text))
     sender = Sender(sock)
     clock = MonotonicClock(float(config["origin"]))
     stream = EventStream(clock)
     probes = Probes(stream, clock, float(config["threshold_s"]))
+    probes.run_id = run_id
     install_hooks(probes)
     streamer = Streamer(probes, sender, os.getppid(), lambda: os.kill(os.getpid(),
                                                                         signal.SIGKILL))
@@ -254,21 +258,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = program[1] if program[0] == "-m" else os.path.basename(program[0])
     params = (("argv", " ".join(program)),)
     streamer.start()
-    sender.send(json_frame(MARK, {"run": PROGRAM_RUN, "at": "start"}))
+    sender.send(json_frame(MARK, {"run": run_id, "at": "start"}))
     t0 = clock.now()
-    stream.put(RunStart(t0, PROGRAM_RUN, name, "program", params, 0))
+    stream.put(RunStart(t0, run_id, name, "program", params, 0))
     status, outcome, frames = run_program(program)
     with contextlib.suppress(KeyboardInterrupt):
         _wait_for_threads()
     t1 = clock.now()
-    sender.send(json_frame(MARK, {"run": PROGRAM_RUN, "at": "end"}))
+    sender.send(json_frame(MARK, {"run": run_id, "at": "end"}))
     extra: list[tuple[str, Any]] = [("exit_status", status)]
     if frames:
         extra.append(("last_frames", frames))
     wall = max(t1 - t0, 1e-9)
     result = RunResult(name, "program", params, wall, 0.0, 0.0, None, None,
                        probes.incidents(t0, t1), outcome, extra=tuple(extra))
-    stream.put(RunEnd(t1, PROGRAM_RUN, result))
+    stream.put(RunEnd(t1, run_id, result))
     probes.stop()
     streamer.stop()
     return status

@@ -368,6 +368,15 @@ class Observed:
     status: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A line the observed program wrote to its stdout or stderr (its own output, kept apart
+    from cpviz's so ``--json`` stays clean and the screen can show it in a pane)."""
+
+    t: float
+    text: str
+
+
 Event = (
     TaskSpawn
     | TaskStep
@@ -385,4 +394,5 @@ Event = (
     | StallStart
     | StallEnd
     | Observed
+    | Output
 )

@@ -43,6 +43,7 @@ from cpviz.engine.events import (
     IncidentRecord,
     IncidentStart,
     Observed,
+    Output,
     RunEnd,
     RunResult,
     RunStart,
@@ -77,6 +78,8 @@ START_TIMEOUT_S = 30.0
 QUIT_TIMEOUT_S = 5.0
 #: Lines of the observed process's own output kept, to say why it died.
 OUTPUT_LINES = 200
+#: The longest line of a program's output kept whole (a pane line, a recording line).
+MAX_OUTPUT_LINE = 4000
 
 
 class ObservedError(CpvizError):
@@ -242,9 +245,11 @@ class ObservedLab:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
         if self.program is not None:
             with self._lock:
-                # The program's one run starts with it (the viewer numbers it 1 too).
-                self._runs.setdefault(1, _Run(1, self.program_name(), "program", {}))
-                self._next_run = max(self._next_run, 2)
+                # The program's run starts with the process; both sides know it by this id.
+                run_id = self._next_run
+                self._next_run += 1
+                self._runs[run_id] = _Run(run_id, self.program_name(), "program", {})
+                self._config["run"] = run_id
             self.loop_sampler.busy(True)
         try:
             popen = subprocess.Popen(
@@ -356,6 +361,10 @@ class ObservedLab:
         for raw in iter(stream.readline, b""):
             line = raw.decode(errors="replace").rstrip("\n")
             child.output.append(line)
+            if self.program is not None:
+                # A program's own output is part of what happened: the pane shows it, and a
+                # recording keeps it. (The lab's output is cpviz's, said only when it dies.)
+                self.stream.put(Output(self.clock.now(), line[:MAX_OUTPUT_LINE]))
             if self._output is not None:
                 with contextlib.suppress(OSError, ValueError):
                     print(line, file=self._output, flush=True)
@@ -506,6 +515,17 @@ class ObservedLab:
         assert self.program is not None
         return self.program[1] if self.program[0] == "-m" else os.path.basename(self.program[0])
 
+    def restart(self) -> int:
+        """Run the program again once its last run has ended; the run id that is going."""
+        with self._lock:
+            going = [r.run_id for r in self._runs.values() if not r.ended]
+            if going or self._closed:
+                return going[-1] if going else 0
+        child = self._spawn()
+        run_id = int(self._config["run"])
+        del child
+        return run_id
+
     def interrupt(self) -> None:
         """Ctrl+C for the program (it runs in a session of its own, away from the terminal's
         signals): SIGINT, which it handles as it would without cpviz."""
@@ -600,6 +620,42 @@ class ObservedLab:
     def running(self) -> set[str]:
         with self._lock:
             return {r.key for r in self._runs.values() if not r.ended}
+
+
+class ProgramController:
+    """A program run as it is, as the screen's one workload: its key starts it again once it
+    has ended; pressed while it runs, it interrupts it (as Ctrl+C would)."""
+
+    def __init__(self, lab: ObservedLab) -> None:
+        assert lab.program is not None
+        self.lab = lab
+        self._info = WorkloadInfo(
+            lab.program_name(), f"your program: {' '.join(lab.program)}", ("program",), (),
+            "Your program runs as it is, with every probe on: each asyncio loop it makes is "
+            "traced, its threads and processes are on the lanes, and a freeze names its cause. "
+            "Its own output is in the pane that o shows.",
+        )
+
+    def workloads(self) -> Sequence[WorkloadInfo]:
+        return [self._info]
+
+    def start(self, key: str, mode: str, params: dict[str, Any]) -> int:
+        return self.lab.restart()
+
+    def stop(self, key: str) -> None:
+        self.lab.interrupt()
+
+    def adjust(self, key: str, name: str, value: Any) -> Any:
+        raise WorkloadError("a program run as it is has no live parameters")
+
+    def pin(self, cores: int | None) -> int | None:
+        return self.lab.pin(cores)
+
+    def running(self) -> set[str]:
+        return self.lab.running()
+
+    def close(self) -> None:
+        self.lab.close()
 
 
 class ObservedController:

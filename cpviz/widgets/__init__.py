@@ -4,6 +4,7 @@ from cpviz.widgets.blocking_alarm import BlockingAlarm
 from cpviz.widgets.core_lanes import CoreLanes
 from cpviz.widgets.help_screen import HelpScreen
 from cpviz.widgets.measures import Measures
+from cpviz.widgets.output_pane import OutputPane
 from cpviz.widgets.run_panel import RunPanel, WorkloadChoice
 from cpviz.widgets.timeline import Timeline
 from cpviz.widgets.too_small import TooSmallScreen
@@ -13,6 +14,7 @@ __all__ = [
     "CoreLanes",
     "HelpScreen",
     "Measures",
+    "OutputPane",
     "RunPanel",
     "Timeline",
     "TooSmallScreen",
