@@ -24,38 +24,65 @@ callback (not a task, so it never shows up as a step itself):
   Condition, Semaphore, CapacityLimiter, Queue, memory object stream) called directly from
   user code, or on a worker thread that is blocked acquiring a lock. Tasks that only join others
   (task-group exit, ``gather``, awaiting a task) count as neither.
+* A run with stuck waiters and no such wake-up is still alive while a **timer it set** will
+  fire (any finite timer made in the run's context, cpviz's own and cancel-scope deadlines
+  aside: a ``call_later`` that sets the Event a task waits on is a wake-up nobody awaits).
+* ...and while **the program runs where no task shows it**: a Python thread of the observed
+  process (the loop thread and cpviz's probe threads aside, see ``lab.thread_roles``) is at
+  another spot than at the last check, or a thread or a process below it used at least
+  ``CPU_SHARE`` of a check period since it was last read. A plain ``def main()`` waiting in
+  ``Pool.map`` looks stuck by its stack, yet its workers compute: that is progress. This is
+  read only for such a run, once per check, the cheapest way first (stacks, then a few small
+  /proc files, stopping at the first that ran); a deadlock's threads neither move nor use CPU
+  (polling a lock with a timeout, far less than the floor).
+* ...and while **a thread sleeps on the world outside**: the kernel names its wait and it is no
+  futex (locks, queues, events: the program's own threads) but a timer, I/O or a child process
+  (``time.sleep``, ``recv``, ``select``, ``subprocess.run`` in a thread that ``main`` joins).
+  The standard library's process-pool plumbing is left out: worker processes speak for it.
 * Any wake-up coming moves the run's "last alive" time to now; with none and at least one stuck
-  waiter, once ``now - last alive`` exceeds ``stall_s`` a :class:`StallStart` names the waiters.
-  The next step of any of the run's tasks, or the run's end, emits the :class:`StallEnd`.
+  waiter, once ``now - last alive`` exceeds ``stall_s`` a :class:`StallStart` names the waiters
+  (and, when a thread is among them, the program's other threads blocked in its own code: the
+  two threads of a lock-order deadlock behind the worker that joins them). The next step of any
+  of the run's tasks, or the run's end, emits the :class:`StallEnd`.
 
 A waiter names the innermost user frame it waits at, the variable the primitive is bound to in
 that frame (``lock_b``), and who holds it when the primitive records an owner (anyio's Lock does,
 asyncio's and ``threading.Lock`` do not). Threads are read with ``sys._current_frames()``.
 
 Limits, knowingly accepted: a thread is judged by where it is at each check (busy once in a
-while is enough to count as alive); a primitive that a thread cpviz did not start will set
-(``call_soon_threadsafe`` from a plain ``threading.Thread``) looks stuck while that thread works.
+while is enough to count as alive); the thread and process rules are process-wide (one run's
+busy workers, or a thread asleep on a socket, keep another run's deadlock from being called
+until they stop); a thread or process working at less than ``CPU_SHARE`` of a core counts as
+idle, and one polling with ``time.sleep`` as waking (a spin-wait deadlock is not called).
+Where the kernel hides ``wchan`` only the CPU tells; where ``/proc`` is missing, psutil reads
+the processes below, and the threads only where it gives their real ids (not on macOS).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import dis
+import functools
+import linecache
 import math
+import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.abc
+import psutil
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from cpviz.agent.tracer import Tracer
-from cpviz.agent.watchdog import call_text, capture_stack, classify, describe_frames
+from cpviz.agent.tracer import RUN_ID, Tracer
+from cpviz.agent.watchdog import capture_stack, classify, describe_frames
 from cpviz.engine.clock import Clock
 from cpviz.engine.events import Event, StallEnd, StallStart, Waiter
 
@@ -81,8 +108,305 @@ _TASKS_FILE = os.path.abspath(asyncio.tasks.__file__)
 #: Library frames (threading, queue) that wait for another thread; untimed means blocked.
 _THREAD_WAITS = frozenset({"wait", "acquire", "get", "put", "join", "_wait_for_tstate_lock"})
 _BEFORE_WITH = dis.opmap.get("BEFORE_WITH", -1)
+#: Timers whose callbacks live here are cpviz's own probes (heartbeat, this check, gauges).
+_PROBE_MODULES = ("cpviz.agent.", "cpviz.engine.")
+#: Timers that end a wait rather than let it go on: ``move_on_after``, ``asyncio.timeout``.
+_DEADLINES: tuple[type, ...] = (anyio.CancelScope, asyncio.Timeout)
+
+#: A thread or process "ran" when it used at least this share of one check period since it
+#: was last read (however long ago that was: a stale reading errs towards "ran", so late, never
+#: wrong). Measured here: a thread polling a lock every 50 ms uses about 0.2 % of a core; a
+#: computing one close to 100 %, and one of 16 busy processes sharing 2 cores about 12 %.
+CPU_SHARE = 0.02
 
 Verdict = Literal["wake", "stuck", "neither"]
+
+
+class Program(Protocol):
+    """What the detector asks about the observed program beyond its tasks (a test scripts it)."""
+
+    def moved(self) -> bool:
+        """Whether a Python thread of the program ran since the last call."""
+
+    def cpu(self) -> Iterable[tuple[Hashable, float]]:
+        """CPU seconds so far of each thread and process of the program, in the order worth
+        reading; consumed lazily, so the reading stops at the first that ran."""
+
+    def waits_outside(self) -> bool:
+        """Whether a thread of the program sleeps on the world outside (a timer, I/O)."""
+
+
+def _read(path: str) -> bytes | None:
+    """A small /proc file's bytes (three syscalls, no buffering), or None when it is gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+_TICK_S = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+
+
+def _task_cpu(task_dir: str) -> float | None:
+    """CPU seconds of one thread: ``schedstat`` (ns), else ``stat`` (clock ticks)."""
+    data = _read(task_dir + "/schedstat")
+    if data:
+        with contextlib.suppress(ValueError, IndexError):
+            return int(data.split()[0]) / 1e9
+    data = _read(task_dir + "/stat")
+    if data:
+        with contextlib.suppress(ValueError, IndexError):
+            fields = data[data.rindex(b")") + 2 :].split()
+            return (int(fields[11]) + int(fields[12])) * _TICK_S  # utime, stime
+    return None
+
+
+class ProgramView:
+    """What the kernel says about the observed program, read from inside this process.
+
+    :meth:`cpu` yields ``(("thread", tid), seconds)`` for each thread that ``skip`` does not
+    name (cpviz's probes), then ``(("process", pid), seconds)`` for every descendant, found
+    through each thread's ``/proc/<pid>/task/<tid>/children``; without /proc, psutil reads the
+    same. :meth:`waits_outside` tells whether a thread sleeps on the world outside.
+
+    Every file read lets go of the GIL, and while the program's threads fight over it the
+    reading thread (the loop's) may wait several switch intervals to get it back. So
+    :meth:`moved` looks first, with no syscall at all, for a Python thread that ran; and a CPU
+    reading its consumer stopped early stopped at one that ran, which is read first next time:
+    a busy program costs one small file per reading, if any.
+    """
+
+    def __init__(
+        self, skip: Callable[[], Collection[int]], proc: str = "/proc", pid: int | None = None
+    ) -> None:
+        self._skip = skip
+        self._proc = proc
+        self._pid = os.getpid() if pid is None else pid
+        self._has_proc: bool | None = None
+        #: The last one yielded, and whether that reading ran to its end.
+        self._last: tuple[str, int] | None = None
+        self._finished = True
+        #: The hot thread's schedstat, kept open: re-read with one ``pread``, not three calls.
+        self._hot_file: tuple[str, int] | None = None
+        #: Where each Python thread was at the last :meth:`moved`: its innermost frames' code
+        #: and instruction.
+        self._spots: dict[int, tuple[tuple[int, int], ...]] = {}
+
+    def moved(self) -> bool:
+        """Whether a Python thread of the program ran since the last call: its innermost
+        frames are other code, or at other instructions, than then.
+
+        Free of syscalls. A blocked thread stays put; a busy one is caught unless seen twice
+        at the same spot of a tight loop, and then :meth:`cpu` tells.
+        """
+        natives = {t.ident: t.native_id for t in threading.enumerate()}
+        skip = self._skip()
+        frames = sys._current_frames()
+        spots: dict[int, tuple[tuple[int, int], ...]] = {}
+        moved = False
+        try:
+            for ident, frame in frames.items():
+                if natives.get(ident) in skip:
+                    continue
+                spot: list[tuple[int, int]] = []
+                f: FrameType | None = frame
+                while f is not None and len(spot) < 3:
+                    spot.append((id(f.f_code), f.f_lasti))
+                    f = f.f_back
+                spots[ident] = here = tuple(spot)
+                moved = moved or self._spots.get(ident, here) != here
+        finally:
+            del frames
+        self._spots = spots
+        return moved
+
+    def _proc_here(self) -> bool:
+        if self._has_proc is None:
+            self._has_proc = os.path.isdir(f"{self._proc}/{self._pid}/task")
+        return self._has_proc
+
+    def cpu(self) -> Iterator[tuple[Hashable, float]]:
+        """CPU seconds so far of the program's threads, then of the processes below it."""
+        return self._from_proc() if self._proc_here() else self._from_psutil()
+
+    def waits_outside(self) -> bool:
+        """Whether a thread of the program sleeps on the world outside, so it will wake by
+        itself: the kernel names its wait (``wchan``) and it is no futex (a lock, a queue, an
+        event, the GIL: another thread of the program) but a timer, I/O or a child process.
+
+        The standard library's process-pool plumbing is left out (its waits end when worker
+        processes act, and those are judged by their CPU), and so is every thread where
+        ``wchan`` says nothing (some kernels hide it): there, only the CPU tells.
+        """
+        if not self._proc_here():
+            return False
+        root = f"{self._proc}/{self._pid}/task"
+        try:
+            tids = os.listdir(root)
+        except OSError:
+            return False
+        skip = self._skip()
+        outside: list[int] = []
+        for tid in tids:
+            if tid.isdigit() and int(tid) not in skip:
+                where = (_read(f"{root}/{tid}/wchan") or b"").strip()
+                if where not in (b"", b"0") and b"futex" not in where:
+                    outside.append(int(tid))
+        if not outside:
+            return False
+        idents = {t.native_id: t.ident for t in threading.enumerate()}
+        frames = sys._current_frames()
+        try:
+            for native in outside:
+                ident = idents.get(native)
+                frame = frames.get(ident) if ident is not None else None
+                # A thread Python does not run (a C library's) has no stack to read: its wait
+                # is its own, and counts.
+                if frame is None or not _pool_plumbing(frame):
+                    return True
+            return False
+        finally:
+            del frames
+
+    def _from_proc(self) -> Iterator[tuple[Hashable, float]]:
+        hot = None if self._finished else self._last
+        self._finished, self._last = False, None
+        skip = self._skip()
+        if hot is not None:
+            cpu = self._cpu_of(*hot, skip)
+            if cpu is not None:
+                self._last = hot
+                yield hot, cpu
+        root = f"{self._proc}/{self._pid}/task"
+        try:
+            tids = os.listdir(root)
+        except OSError:
+            return
+        for tid in tids:
+            key = ("thread", int(tid)) if tid.isdigit() else None
+            if key is not None and key != hot and key[1] not in skip:
+                cpu = _task_cpu(f"{root}/{tid}")
+                if cpu is not None:
+                    self._last = key
+                    yield key, cpu
+        todo = self._children(self._pid, tids)
+        seen: set[int] = set()
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            try:
+                tids = os.listdir(f"{self._proc}/{pid}/task")
+            except OSError:
+                continue  # gone meanwhile
+            if ("process", pid) != hot:
+                self._last = ("process", pid)
+                yield self._last, self._sum(pid, tids)
+            todo.extend(self._children(pid, tids))
+        self._finished = True
+
+    def _cpu_of(self, kind: str, ident: int, skip: Collection[int]) -> float | None:
+        """One thread's or process's CPU seconds, or None when it is gone (or now a probe)."""
+        if kind == "thread":
+            if ident in skip:
+                return None
+            return self._hot_thread(f"{self._proc}/{self._pid}/task/{ident}")
+        try:
+            tids = os.listdir(f"{self._proc}/{ident}/task")
+        except OSError:
+            return None
+        return self._sum(ident, tids)
+
+    def _hot_thread(self, task_dir: str) -> float | None:
+        path = task_dir + "/schedstat"
+        held = self._hot_file
+        if held is not None and held[0] != path:
+            self.close()
+            held = None
+        if held is None:
+            try:
+                held = self._hot_file = (path, os.open(path, os.O_RDONLY))
+            except OSError:
+                return _task_cpu(task_dir)  # no schedstat here: its stat, the usual way
+        try:
+            return int(os.pread(held[1], 4096, 0).split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):  # the thread is gone
+            self.close()
+            return None
+
+    def close(self) -> None:
+        """Let go of the file kept open (the detector's detach calls this)."""
+        held, self._hot_file = self._hot_file, None
+        if held is not None:
+            with contextlib.suppress(OSError):
+                os.close(held[1])
+
+    def _sum(self, pid: int, tids: Iterable[str]) -> float:
+        return sum(_task_cpu(f"{self._proc}/{pid}/task/{tid}") or 0.0 for tid in tids)
+
+    def _children(self, pid: int, tids: Iterable[str]) -> list[int]:
+        out: list[int] = []
+        for tid in tids:
+            data = _read(f"{self._proc}/{pid}/task/{tid}/children")
+            if data:
+                out.extend(int(child) for child in data.split())
+        return out
+
+    def _from_psutil(self) -> Iterator[tuple[Hashable, float]]:
+        try:
+            me = psutil.Process(self._pid)
+            threads = me.threads()
+        except psutil.Error:
+            return
+        # Only where the ids are the OS's (Linux, Windows) can cpviz's probes be left out;
+        # elsewhere (macOS numbers them 1, 2, ...) the threads say nothing rather than lie.
+        if threading.get_native_id() in {t.id for t in threads}:
+            skip = self._skip()
+            for t in threads:
+                if t.id not in skip:
+                    yield ("thread", t.id), t.user_time + t.system_time
+        try:
+            children = me.children(recursive=True)
+        except psutil.Error:
+            return
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                times = child.cpu_times()
+                yield ("process", child.pid), times.user + times.system
+
+
+_POOL_DIRS = tuple(
+    os.path.dirname(os.path.abspath(module.__file__ or "")) + os.sep
+    for module in (multiprocessing, concurrent.futures)
+)
+
+
+def _pool_plumbing(frame: FrameType) -> bool:
+    """Whether a thread waits inside the standard library's process pools (a pool's result
+    and worker handlers, a multiprocessing queue's ``get``): the innermost library frames."""
+    f: FrameType | None = frame
+    while f is not None and classify(f.f_code.co_filename) == "library":
+        if os.path.abspath(f.f_code.co_filename).startswith(_POOL_DIRS):
+            return True
+        f = f.f_back
+    return False
+
+
+def _program_timer(callback: object) -> bool:
+    """Whether a timer's callback is the program's own: not a cpviz probe, not a deadline."""
+    while isinstance(callback, functools.partial):
+        callback = callback.func
+    if isinstance(getattr(callback, "__self__", None), _DEADLINES):
+        return False
+    module = getattr(callback, "__module__", None) or ""
+    return not module.startswith(_PROBE_MODULES)
 
 
 def describe(waiter: Waiter) -> str:
@@ -144,6 +468,27 @@ def _holder(primitive: Any) -> str | None:
     return None
 
 
+def with_subject(frame: FrameType) -> str | None:
+    """The expression a ``with`` at the frame's current instruction enters: ``lock_b``.
+
+    The instruction just before ``BEFORE_WITH`` computed it, and its source span is exactly the
+    expression (the ``with`` instruction itself spans the whole statement, body included).
+    """
+    previous: dis.Instruction | None = None
+    for instruction in dis.get_instructions(frame.f_code):
+        if instruction.offset == frame.f_lasti:
+            break
+        previous = instruction
+    else:
+        return None
+    where = previous.positions if previous is not None else None
+    if where is None or None in (where.lineno, where.end_lineno, where.col_offset,
+                                 where.end_col_offset) or where.lineno != where.end_lineno:
+        return None
+    line = linecache.getline(frame.f_code.co_filename, where.lineno or 0)
+    return line[where.col_offset : where.end_col_offset].strip() or None
+
+
 def thread_wait(thread: threading.Thread, frame: FrameType | None) -> Waiter | None:
     """A thread blocked on a lock or an untimed wait, as a waiter; None when it is busy."""
     if frame is None:
@@ -155,7 +500,7 @@ def thread_wait(thread: threading.Thread, frame: FrameType | None) -> Waiter | N
         if call is not None and call.endswith(".acquire"):
             waits_on = call[: -len(".acquire")]
         elif frame.f_code.co_code[frame.f_lasti] == _BEFORE_WITH:
-            waits_on = call_text(frame)  # ``with lock_b:`` blocks in the lock's C __enter__
+            waits_on = with_subject(frame)  # ``with lock_b:`` blocks in the lock's C __enter__
     else:
         f: FrameType | None = frame
         while f is not None and classify(f.f_code.co_filename) == "library":
@@ -192,6 +537,8 @@ class _Scene:
         self._run_of = run_of
         self._by_run: dict[int, list[asyncio.Task[Any]]] | None = None
         self._timers: dict[int, float] | None = None
+        #: Runs with a timer of their own pending (see :func:`_program_timer`).
+        self._timed_runs: set[int] = set()
         self._workers: dict[int, tuple[threading.Thread, FrameType | None]] | None = None
 
     def tasks(self, run_id: int) -> list[asyncio.Task[Any]]:
@@ -203,8 +550,8 @@ class _Scene:
             self._by_run = by_run
         return self._by_run.get(run_id, [])
 
-    def timer_for(self, future: object) -> float | None:
-        """When a scheduled timer resolves ``future`` (``asyncio.sleep``), or None."""
+    def _read_timers(self) -> dict[int, float]:
+        """One pass over the loop's timers: the futures they resolve, and the runs they serve."""
         if self._timers is None:
             timers: dict[int, float] = {}
             for handle in list(getattr(self.loop, "_scheduled", ())):
@@ -213,8 +560,25 @@ class _Scene:
                 for arg in getattr(handle, "_args", None) or ():
                     if isinstance(arg, asyncio.Future):
                         timers[id(arg)] = handle.when()
+                context = getattr(handle, "_context", None)
+                run_id = context.get(RUN_ID, 0) if context is not None else 0
+                if (
+                    run_id
+                    and math.isfinite(handle.when())
+                    and _program_timer(getattr(handle, "_callback", None))
+                ):
+                    self._timed_runs.add(run_id)
             self._timers = timers
-        return self._timers.get(id(future))
+        return self._timers
+
+    def timer_for(self, future: object) -> float | None:
+        """When a scheduled timer resolves ``future`` (``asyncio.sleep``), or None."""
+        return self._read_timers().get(id(future))
+
+    def timer_due(self, run_id: int) -> bool:
+        """Whether a finite timer the run set (in its tasks' context) is still to fire."""
+        self._read_timers()
+        return run_id in self._timed_runs
 
     def worker_for(self, future: object) -> tuple[threading.Thread, FrameType | None] | None:
         """The worker thread computing ``future`` (anyio's ``to_thread``), with its frame."""
@@ -298,6 +662,10 @@ class ProgressDetector:
 
     The decision lives in :meth:`check` (one look at ``now``); the periodic callback only feeds
     it the clock's time, so a test drives it with a manual clock and an idle loop.
+
+    ``program`` tells what the program does beyond its tasks (a test passes a scripted one).
+    Without it, :meth:`attach` sets up :class:`ProgramView`, which needs the loop's thread to
+    tell cpviz's own threads apart; a detector never attached has only its tasks to go by.
     """
 
     def __init__(
@@ -307,6 +675,7 @@ class ProgressDetector:
         stall_s: float = 1.0,
         check_s: float = 0.1,
         emit: Callable[[Event], None] | None = None,
+        program: Program | None = None,
     ) -> None:
         if stall_s <= 0:
             raise ValueError(f"stall threshold must be positive, got {stall_s}")
@@ -320,6 +689,13 @@ class ProgressDetector:
         self._emit = emit if emit is not None else tracer.emit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._loop_native: int | None = None
+        self._program = program
+        self._view: ProgramView | None = None
+        #: Below this much CPU between two readings, a thread or process did not run.
+        self._cpu_floor = CPU_SHARE * self.check_s
+        #: Each thread's or process's CPU seconds when last read.
+        self._cpu_last: dict[Hashable, float] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._watches: dict[int, _Watch] = {}
         self._next_id = 1
@@ -333,6 +709,9 @@ class ProgressDetector:
         """Start checking on ``loop``. Call from the loop's thread, after the tracer attached."""
         self._loop = loop
         self._loop_thread = threading.get_ident()
+        self._loop_native = threading.get_native_id()
+        if self._program is None:
+            self._program = self._view = ProgramView(self._probe_threads)
         self._seen = self.tracer.written
         self._drops = self.tracer.dropped_total
         self._timer = loop.call_later(self.check_s, self._check)
@@ -343,10 +722,16 @@ class ProgressDetector:
         self._loop = self._timer = None
         if loop is None or timer is None or loop.is_closed():
             return
-        if self._loop_thread == threading.get_ident():
+
+        def stop() -> None:  # on the loop thread, where the CPU reader's file is read
             timer.cancel()
+            if self._view is not None:
+                self._view.close()
+
+        if self._loop_thread == threading.get_ident():
+            stop()
         else:
-            loop.call_soon_threadsafe(timer.cancel)
+            loop.call_soon_threadsafe(stop)
 
     # -- runs (loop thread) ---------------------------------------------------------------------
 
@@ -430,6 +815,9 @@ class ProgressDetector:
         scene = _Scene(loop, self.run_of)
         if self._checks % 20 == 0 and len(self.run_of) > 256:
             self._prune(loop)
+        # Whether the program's CPU moved or a thread sleeps on the outside: read once per
+        # check, and only if a run needs it.
+        ran: bool | None = None
         for watch in list(self._watches.values()):
             at = stepped.get(watch.run_id)
             if at is not None:
@@ -447,7 +835,19 @@ class ProgressDetector:
             watch.witness, waiters = self._examine(scene.tasks(watch.run_id), scene)
             if watch.witness is not None:
                 watch.alive = now
-            elif waiters and now - watch.alive > self.stall_s:
+                continue
+            if not waiters:
+                continue
+            # Stuck by their stacks; yet a timer of the run's may still fire, or the program
+            # may be working where no task can be seen (threads, child processes).
+            if scene.timer_due(watch.run_id):
+                watch.alive = now
+                continue
+            if ran is None:
+                ran = self._program_ran()
+            if ran:
+                watch.alive = now
+            elif now - watch.alive > self.stall_s:
                 self._open(watch, now, waiters)
 
     def _examine(
@@ -463,7 +863,66 @@ class ProgressDetector:
                 found.setdefault((waiter.kind, waiter.name), waiter)
         return None, tuple(sorted(found.values(), key=lambda w: (w.name, w.kind)))
 
+    def _probe_threads(self) -> set[int]:
+        """Native ids of the loop thread and cpviz's probe threads: their CPU is not the
+        program's (the loop's own progress is its task steps)."""
+        # The lab imports this module; its rule for thread roles is read when first needed.
+        from cpviz.agent.lab import thread_roles
+
+        return {tid for tid, _name, role in thread_roles(self._loop_native)
+                if role in ("loop", "probe")}
+
+    def _program_ran(self) -> bool:
+        """Whether the program worked, or will wake by itself, where no task shows it: a
+        Python thread moved, a thread or process used CPU, or a thread sleeps on the outside.
+
+        Cheapest first: the first costs no syscall, the others read a few small files.
+        """
+        program = self._program
+        if program is None:
+            return False
+        return program.moved() or self._cpu_ran(program) or program.waits_outside()
+
+    def _cpu_ran(self, program: Program) -> bool:
+        """Whether a thread of the program or a process below it ran since it was last read.
+
+        Stops at the first that did, so a busy program costs a read or two. One first seen
+        counts all its CPU so far: it was started since the last reading, or is read for the
+        first time, and either way quiet cannot be vouched for yet.
+        """
+        last, floor = self._cpu_last, self._cpu_floor
+        seen: set[Hashable] = set()
+        for key, cpu in program.cpu():
+            seen.add(key)
+            before = last.get(key, 0.0)
+            last[key] = cpu
+            if (cpu - before if cpu >= before else cpu) >= floor:  # lower: a reused id
+                return True
+        for key in last.keys() - seen:  # a full reading: forget threads and processes gone
+            del last[key]
+        return False
+
+    def _blocked_threads(self) -> list[Waiter]:
+        """The program's threads blocked in its own code (a lock, a join): those a worker
+        thread's wait is likely to be about."""
+        skip = self._probe_threads()
+        frames = sys._current_frames()
+        out: list[Waiter] = []
+        for thread in threading.enumerate():
+            if thread.native_id in skip:
+                continue
+            waiter = thread_wait(thread, frames.get(thread.ident or -1))
+            if waiter is not None and waiter.frame is not None:
+                out.append(waiter)
+        del frames
+        return out
+
     def _open(self, watch: _Watch, now: float, waiters: tuple[Waiter, ...]) -> None:
+        if any(w.kind == "thread" for w in waiters):
+            found = {(w.kind, w.name): w for w in waiters}
+            for waiter in self._blocked_threads():
+                found.setdefault((waiter.kind, waiter.name), waiter)
+            waiters = tuple(sorted(found.values(), key=lambda w: (w.name, w.kind)))
         stall_id = self._next_id
         self._next_id += 1
         watch.stall_id = stall_id

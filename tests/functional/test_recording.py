@@ -31,6 +31,7 @@ from cpviz.engine.events import (
     LoopLag,
     Metric,
     Observed,
+    Output,
     Phase,
     Placement,
     RunEnd,
@@ -127,6 +128,7 @@ def every_event() -> list[Event]:
         StallEnd(1.6, 1, 7),
         Observed(1.7, 4242, "started", "CPython 3.11.7, GIL on"),
         Observed(1.8, 4242, "exited", "killed by SIGSEGV: Fatal Python error", -11),
+        Output(1.85, "fetching 50 ✓ \t done"),
     ]
 
 
