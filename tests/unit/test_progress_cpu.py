@@ -30,7 +30,8 @@ from typing import Any, cast
 import psutil
 import pytest
 
-from cpviz.agent.progress import CPU_SHARE, ProgramView, ProgressDetector, describe
+from cpviz.agent.program_view import CPU_SHARE, ProgramView
+from cpviz.agent.progress import ProgressDetector, describe
 from cpviz.agent.tracer import RUN_ID, Tracer
 from cpviz.engine.clock import ManualClock
 from cpviz.engine.events import Event, StallStart, Waiter
