@@ -33,10 +33,12 @@ import traceback
 from asyncio import base_events
 from asyncio import events as aio_events
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 from cpviz.agent.streamer import Streamer
 from cpviz.agent.tracer import Tracer
+from cpviz.agent.trio_probe import TrioLoop, make_instrument, when_imported, wrap_run
 from cpviz.agent.watchdog import Watchdog, is_probe
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.events import IncidentRecord, Role, RunEnd, RunResult, RunStart
@@ -90,7 +92,7 @@ class Probes:
         with self._lock:
             self._tracers[id(loop)] = tracer
 
-    def loop_running(self, loop: asyncio.AbstractEventLoop | None) -> None:
+    def loop_running(self, loop: asyncio.AbstractEventLoop | TrioLoop | None) -> None:
         """This thread's loop started (``loop``) or stopped (None) running."""
         me = threading.get_ident()
         if loop is None:
@@ -102,7 +104,8 @@ class Probes:
             if watchdog is not None:
                 watchdog.detach()
             return
-        if id(loop) not in self._tracers and type(loop).__name__ not in self._untraced:
+        if (id(loop) not in self._tracers and type(loop).__name__ not in self._untraced
+                and not isinstance(loop, TrioLoop)):
             self._untraced.add(type(loop).__name__)
             print(f"cpviz: {type(loop).__module__}.{type(loop).__name__} cannot be traced step "
                   "by step (it is not asyncio's own loop); its freezes are still watched",
@@ -112,7 +115,7 @@ class Probes:
             self._watchdogs[me] = watchdog
             known = threading.get_native_id() in self._loop_threads.values()
             self._loop_threads[me] = threading.get_native_id()
-        watchdog.attach(loop)
+        watchdog.attach(loop)  # type: ignore[arg-type]  # a TrioLoop quacks as one
         if not known and self.on_threads is not None:
             self.on_threads()
 
@@ -138,6 +141,16 @@ class Probes:
         with self._lock:
             watchdogs = list(self._watchdogs.values()) + list(self._done)
         return tuple(i for w in watchdogs for i in w.incidents_between(t0, t1))
+
+    def trio_running(self, loop: Any) -> None:
+        """A trio run started (``loop``: its stand-in for the watchdog) or ended (None)."""
+        self.loop_running(loop)
+
+    def max_lag(self, t0: float, t1: float) -> float:
+        """The worst heartbeat lag of any of the program's loops in [t0, t1]."""
+        with self._lock:
+            watchdogs = list(self._watchdogs.values()) + list(self._done)
+        return max((w.max_lag_between(t0, t1) for w in watchdogs), default=0.0)
 
     def stop(self) -> None:
         with self._lock:
@@ -171,6 +184,22 @@ def install_hooks(probes: Probes) -> None:
     aio_events._set_running_loop = set_running
     # asyncio re-exports it; code that took it from there (uvloop) must see the wrapper too.
     asyncio._set_running_loop = set_running
+
+
+def watch_trio(probes: Probes) -> None:
+    """Trace trio runs too, through its Instrument API, once the program imports trio."""
+
+    def patch(trio: ModuleType) -> None:
+        try:
+            def instrument() -> Any:
+                return make_instrument(trio, probes.clock, probes.stream.put, probes.run_id,
+                                       probes.trio_running)
+
+            wrap_run(trio, instrument)
+        except Exception as exc:  # a probe must never take the program down
+            print(f"cpviz: trio will not be traced: {exc}", file=sys.stderr)
+
+    when_imported("trio", patch)
 
 
 def _last_frames(exc: BaseException) -> list[str]:
@@ -237,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     probes = Probes(stream, clock, float(config["threshold_s"]))
     probes.run_id = run_id
     install_hooks(probes)
+    watch_trio(probes)
     streamer = Streamer(probes, sender, os.getppid(), lambda: os.kill(os.getpid(),
                                                                         signal.SIGKILL))
 
@@ -266,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _wait_for_threads()
     t1 = clock.now()
     sender.send(json_frame(MARK, {"run": run_id, "at": "end"}))
-    extra: list[tuple[str, Any]] = [("exit_status", status)]
+    extra: list[tuple[str, Any]] = [("exit_status", status),
+                                    ("max_loop_lag_s", round(probes.max_lag(t0, t1), 6))]
     if frames:
         extra.append(("last_frames", frames))
     wall = max(t1 - t0, 1e-9)
