@@ -388,7 +388,9 @@ class ObservedLab:
             return
         why = describe_status(status)
         last = next((line for line in reversed(child.output) if line.strip()), "")
-        detail = f"{why}: {last.strip()}" if last else why
+        subject = "your program" if self.program is not None else "the observed process"
+        # Its last words say why it died; a program that ended well needs none.
+        detail = f"{subject} {why}" + (f": {last.strip()}" if last and status != 0 else "")
         self._inbox.append((0, Observed(self.clock.now(), child.pid, "exited", detail, status)))
 
     def _why(self, child: _Child) -> str:
@@ -483,7 +485,7 @@ class ObservedLab:
             params = tuple(sorted(run.params.items()))
             if not run.started:
                 out.append(RunStart(ended.t, run.run_id, run.key, run.mode, params, 0))
-            outcome = f"failed: the observed process {ended.detail}"
+            outcome = f"failed: {ended.detail}"
             out.append(RunEnd(ended.t, run.run_id, RunResult(
                 run.key, run.mode, params, 0.0, 0.0, 0.0, None, None, (), outcome)))
         if ended.detail != "stopped with cpviz":
