@@ -17,6 +17,7 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Footer, Header
 
+from cpviz.crash import report
 from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.model import Model
 from cpviz.engine.recording import RecorderStatus
@@ -27,6 +28,7 @@ from cpviz.widgets import (
     CoreLanes,
     HelpScreen,
     Measures,
+    OutputPane,
     RunPanel,
     Timeline,
     TooSmallScreen,
@@ -48,9 +50,23 @@ def workload_key(index: int) -> str:
     return str(index + 1) if index < 9 else "0"
 
 
+class CrashLine(App[None]):
+    """An App whose unhandled exception becomes :attr:`crash`, one line, instead of the page
+    of traceback Textual prints on exit; the command then exits non-zero
+    (:func:`cpviz.crash.screen_status`)."""
+
+    #: The line to print once the screen is gone, when it crashed.
+    crash: str | None = None
+
+    def _handle_exception(self, error: Exception) -> None:
+        if self.crash is None:
+            self.crash = report(error)
+        super()._handle_exception(error)
+        # Textual would print a full traceback over the restored terminal: the file has it.
+        self._exit_renderables.clear()
 
 
-class CpvizApp(App[None]):
+class CpvizApp(CrashLine):
     """Live view of a Source: everything drawn comes from the Model, timed by the Source clock."""
 
     CSS_PATH = "cpviz.tcss"
@@ -85,6 +101,7 @@ class CpvizApp(App[None]):
         Binding("space", "toggle_pause", "pause"),
         Binding("plus,equals_sign", "zoom_in", "zoom", key_display="+/-"),
         Binding("minus", "zoom_out", "zoom out", show=False),
+        Binding("o", "toggle_output", "output", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
@@ -152,6 +169,8 @@ class CpvizApp(App[None]):
         #: Cores the lab is pinned to, or None for all of them.
         self.pinned: int | None = None
         self.alarm = BlockingAlarm(self.model, id="alarm")
+        #: The observed program's own output (``o``); only a program run as it is has any.
+        self.output = OutputPane(self.model, id="output")
 
     # -- composition and the frame loop ---------------------------------------------------------
 
@@ -168,6 +187,7 @@ class CpvizApp(App[None]):
         yield self.measures
         yield self.timeline
         yield self.alarm
+        yield self.output
 
     def on_mount(self) -> None:
         self._update_subtitle()
@@ -185,6 +205,8 @@ class CpvizApp(App[None]):
             self.model.reset()  # a backward seek: fold again from the start
         self.model.apply(self.source.poll())
         if replay is not None:
+            while replay.behind:  # a long seek: the rest, in bounded batches
+                self.model.apply(replay.poll())
             self._follow_replay()
         self._report_failures()
         self._report_observed()
@@ -250,12 +272,11 @@ class CpvizApp(App[None]):
             if ev.t <= self._observed_upto:
                 continue
             self._observed_upto = ev.t
-            if ev.what == "exited":
-                self.notify(
-                    f"the observed process {ev.detail}; the next workload key starts a fresh one",
-                    severity="error",
-                    timeout=15,
-                )
+            if ev.what == "exited" and ev.status == 0:
+                self.notify(f"{ev.detail}; its key runs it again", timeout=10)
+            elif ev.what == "exited":
+                self.notify(f"{ev.detail}; the next key starts it again", severity="error",
+                            timeout=15)
 
     def _push(self) -> None:
         """Hand the frame's display time down; each view repaints only what visibly changed.
@@ -273,6 +294,7 @@ class CpvizApp(App[None]):
         self.measures.show(now, self.window_s, info.key if info is not None else None,
                            self.timeline.axis_width())
         self.alarm.show(now)
+        self.output.show()
         self.runs.show(now, self._choices(), self.selected)
 
     def _choices(self) -> tuple[WorkloadChoice, ...]:
@@ -493,6 +515,14 @@ class CpvizApp(App[None]):
             self.screen.dismiss(None)
         elif not isinstance(self.screen, TooSmallScreen):
             self.push_screen(HelpScreen())
+
+    def action_toggle_output(self) -> None:
+        """Show or hide the program's own output."""
+        shown = not self.output.has_class("-shown")
+        self.output.set_class(shown, "-shown")
+        if shown and not self.model.output:
+            self.notify("no output yet: only a program run as it is (cpviz -- python app.py) "
+                        "has output of its own", timeout=5)
 
     async def action_quit(self) -> None:
         self._close_controller()

@@ -13,11 +13,14 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from cpviz import __version__
+from cpviz.crash import EXIT_CRASH, report, screen_status
 from cpviz.engine.errors import CpvizError, UsageError
-from cpviz.record_cli import add_commands, add_record_options, finish_recording, start_recording
+from cpviz.engine.recording import DEFAULT_MAX_MB
+from cpviz.record_cli import add_commands, finish_recording, megabytes, start_recording
 from cpviz.talk.commands import add_talk_commands
 from cpviz.workloads.registry import (
     Workload,
@@ -73,14 +76,117 @@ def _setting(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def _core_count(text: str) -> int:
+    """``--cores N``: from 1 to the CPUs this process may use."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= usable:  # the lab's own wording, wherever the option was written
+        raise UsageError(f"--cores must be from 1 to {usable}, got {text}")
+    return value
+
+
+#: The screen's own "command" in the table below: ``cpviz`` with no subcommand.
+SCREEN = "the live screen"
+
+
+@dataclass(frozen=True)
+class _Global:
+    """An option that may be written before the subcommand or after it."""
+
+    flag: str
+    dest: str
+    default: Any
+    #: Commands it means something for (SCREEN: no subcommand).
+    applies: tuple[str, ...]
+    options: dict[str, Any]
+
+
+_PROBES = (SCREEN, "run", "bench", "talk")
+GLOBALS: tuple[_Global, ...] = (
+    _Global("--threshold-ms", "threshold_ms", 100.0, _PROBES, dict(
+        type=_positive_ms, metavar="MS",
+        help="how long the loop may stall before the alarm fires (default 100)")),
+    _Global("--sample-hz", "sample_hz", 10.0, _PROBES, dict(
+        type=_rate(0.5, 100), metavar="HZ", help="core sampling rate (default 10)")),
+    _Global("--cores", "cores", None, _PROBES, dict(
+        type=_core_count, metavar="N",
+        help="pin the lab and its workers to N cores (CPU affinity; default: all)")),
+    _Global("--start", "start", None, (SCREEN,), dict(
+        metavar="WORKLOAD[:MODE]", help="start a workload as soon as the screen opens")),
+    _Global("--set", "settings", [], (SCREEN, "run"), dict(
+        action="append", type=_setting, metavar="KEY=VALUE",
+        help="a parameter of the workload run or --start'ed, e.g. --set n=500 (repeatable)")),
+    _Global("--fps", "fps", 25.0, (SCREEN, "replay", "talk"), dict(
+        type=_rate(1, 60), metavar="FPS", help="screen refresh rate (default 25)")),
+    _Global("--record", "record", None, (SCREEN, "run"), dict(
+        metavar="FILE",
+        help="write every event to FILE as it happens (JSON Lines; compressed if it ends in "
+             ".gz)")),
+    _Global("--record-max-mb", "record_max_mb", DEFAULT_MAX_MB, (SCREEN, "run"), dict(
+        type=megabytes, metavar="MB",
+        help=f"stop recording when FILE holds this much JSON (default {DEFAULT_MAX_MB:g})")),
+)
+#: Where options written before the subcommand land, until _settle merges them.
+_EARLY = "early_"
+
+
+def _globals_for(command: str, *, early: bool = False) -> list[_Parser]:
+    """A parent parser with the global options that apply to ``command`` (every one of them,
+    under dests of their own, for what comes before the subcommand)."""
+    parent = _Parser(add_help=False)
+    for opt in GLOBALS:
+        if early or command in opt.applies:
+            parent.add_argument(opt.flag, dest=(_EARLY if early else "") + opt.dest,
+                                default=argparse.SUPPRESS, **opt.options)
+    return [parent]
+
+
+def _settle(args: argparse.Namespace, extra: Sequence[str]) -> None:
+    """Give every command the global options it takes, wherever they were written: refuse
+    one that does not apply, merge ``--set`` from both places (a later value wins
+    otherwise), fill in the defaults."""
+    command = args.command or SCREEN
+    name = "cpviz" if args.command is None else f"cpviz {args.command}"
+    where = f"'{name}'"
+    by_flag = {opt.flag: opt for opt in GLOBALS}
+    for token in extra:
+        opt = by_flag.get(token.partition("=")[0])
+        if opt is not None:
+            raise UsageError(f"{opt.flag} does not apply to {where}; it is for: "
+                             + ", ".join(opt.applies))
+    if extra:
+        raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see '{name} --help')")
+    for opt in GLOBALS:
+        early = getattr(args, _EARLY + opt.dest, None)
+        late = getattr(args, opt.dest, None)
+        if hasattr(args, _EARLY + opt.dest):
+            delattr(args, _EARLY + opt.dest)
+        given = early is not None or late is not None
+        if given and command not in opt.applies:
+            raise UsageError(f"{opt.flag} does not apply to {where}; it is for: "
+                             + ", ".join(opt.applies))
+        if opt.dest == "settings":
+            value: Any = [*(early or []), *(late or [])]
+        else:
+            value = late if late is not None else early
+        setattr(args, opt.dest, value if value is not None else opt.default)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """Subcommands, and the global options each takes (see GLOBALS and _settle)."""
     names = ", ".join(w.key for w in catalogue())
     parser = _Parser(
         prog="cpviz",
+        parents=_globals_for(SCREEN, early=True),
         description=(
             "See concurrency and parallelism on your own cores: one lane per CPU core, a "
             "timeline of every coroutine, and an alarm that names the line that froze the "
-            "event loop. Run with no command for the live screen."
+            "event loop. Run with no command for the live screen. Options such as --cores "
+            "and --set may be written before or after the command."
         ),
         epilog=(
             f"workloads: {names}. Examples: 'cpviz --start cpu:processes', "
@@ -88,79 +194,41 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"cpviz {__version__}")
-    probes = _Parser(add_help=False)
-    probes.add_argument(
-        "--threshold-ms",
-        type=_positive_ms,
-        default=100.0,
-        metavar="MS",
-        help="how long the loop may stall before the alarm fires (default 100)",
-    )
-    probes.add_argument(
-        "--sample-hz",
-        type=_rate(0.5, 100),
-        default=10.0,
-        metavar="HZ",
-        help="core sampling rate (default 10)",
-    )
-    probes.add_argument(
-        "--cores",
-        type=int,
-        metavar="N",
-        help="pin the lab and its workers to N cores (CPU affinity; default: all)",
-    )
-    parser.add_argument(
-        "--start",
-        metavar="WORKLOAD[:MODE]",
-        help="start a workload as soon as the screen opens",
-    )
-    parser.add_argument(
-        "--set",
-        dest="settings",
-        action="append",
-        type=_setting,
-        default=[],
-        metavar="KEY=VALUE",
-        help="a parameter for the --start workload (repeatable)",
-    )
-    parser.add_argument(
-        "--fps", type=_rate(1, 60), default=25.0, help="screen refresh rate (default 25)"
-    )
-    for action in probes._actions:
-        if action.option_strings:
-            parser._add_action(action)
-    add_record_options(parser)
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser(
         "run",
-        parents=[probes],
+        parents=_globals_for("run"),
         help="run one workload without the screen and print what it measured",
         description="Run one workload headless, with every probe on, and print its result.",
     )
     run.add_argument(
-        "workload", help=f"one of: {names}; or your own code as path/to/file.py:function"
+        "workload", nargs="?",
+        help=f"one of: {names}; or your own code as path/to/file.py:function. Or your whole "
+        "program as you run it: cpviz run [options] -- python app.py args (or app.py args)",
     )
     run.add_argument("--mode", help="the workload's mode (default: its first)")
-    run.add_argument(
-        "--set",
-        dest="settings",
-        action="append",
-        type=_setting,
-        default=[],
-        metavar="KEY=VALUE",
-        help="a parameter, e.g. --set n=500 --set real=true (repeatable)",
-    )
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument(
         "--baseline",
         action="store_true",
         help="run the serial mode first, so the speedup is measured rather than missing",
     )
-    add_record_options(run, sub=True)
+    run.add_argument(
+        "--duration", type=_rate(0.1, 86_400), metavar="S",
+        help="a program: stop it (as Ctrl+C would) after S seconds and report",
+    )
+    run.add_argument(
+        "--output", metavar="FILE",
+        help="a program: write its own output to FILE (default: stderr, so --json stays clean)",
+    )
+    run.add_argument(
+        "--python", metavar="PATH",
+        help="a program given as app.py or -m module: run it with this interpreter (>= 3.11)",
+    )
     bench = sub.add_parser(
         "bench",
-        parents=[probes],
+        parents=_globals_for("bench"),
         help="measure the key comparisons on this machine and print the proof table",
         description=(
             "Run I/O serial vs concurrent vs bounded, CPU serial vs threads vs processes for "
@@ -171,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--quick", action="store_true", help="smaller runs: under a minute on two cores"
     )
-    add_commands(sub, _rate(1, 60))
-    add_talk_commands(sub, probes, _rate(1, 60))
+    add_commands(sub, _globals_for)
+    add_talk_commands(sub, _globals_for)
     shot = sub.add_parser(
         "screenshot",
         help="draw the screen of a recording at a moment, as SVG",
@@ -198,11 +266,22 @@ def _error(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cpviz.program_cli import split_program
+
+    given = list(sys.argv[1:] if argv is None else argv)
+    # A program's own command line (after ``--``, or from its script on) is not cpviz's to
+    # parse: it is run as it is.
+    words, program = split_program(given)
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = build_parser().parse_known_args(words)
+        _settle(args, extra)
     except UsageError as exc:
         return _error(str(exc))
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.argv = given
+    args.program = program
+    if program is not None and args.command not in (None, "run"):
+        return _error(f"cpviz {args.command} runs no program; a program goes after 'cpviz --' "
+                      "(the live screen) or 'cpviz run --' (headless)")
     try:
         if args.command in ("replay", "export"):
             from cpviz.record_cli import cmd_export, cmd_replay
@@ -225,6 +304,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_tui(args)
     except CpvizError as exc:  # the one place a mistake becomes one line and status 2
         return _error(str(exc))
+    except KeyboardInterrupt:
+        print("cpviz: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line naming where its traceback went, never status 0
+        if isinstance(exc, BrokenPipeError):
+            raise  # the reader went away: entry() ends quietly
+        print(report(exc), file=sys.stderr)
+        return EXIT_CRASH
 
 
 # -- list ---------------------------------------------------------------------------------------
@@ -296,10 +383,10 @@ def _describe(index: int, w: Workload) -> dict[str, Any]:
 def _workload(name: str) -> tuple[Workload, tuple[Workload, ...], str | None]:
     """The workload a name means (a catalogue key or ``file.py:function``), the lab's list, and
     the user's spec when it is their code (the observed process loads it too)."""
-    from cpviz.workloads.user import is_user_spec, load_user_workload
+    from cpviz.workloads.user import inspect_user_workload, is_user_spec
 
     if is_user_spec(name):
-        user = load_user_workload(name)
+        user = inspect_user_workload(name)
         return user, (*catalogue(), user), name
     return find(name), catalogue(), None
 
@@ -337,6 +424,19 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.program is not None:
+        if args.workload is not None:
+            raise UsageError(f"give a workload ({args.workload}) or a program after --, not both")
+        from cpviz.program_cli import cmd_run_program
+
+        return cmd_run_program(args, args.program, _print_result)
+    if args.workload is None:
+        raise UsageError("name a workload (see 'cpviz list'), file.py:function, or a program "
+                         "after --, e.g. cpviz run -- python app.py")
+    for option in ("duration", "output", "python"):
+        if getattr(args, option, None) is not None:
+            raise UsageError(f"--{option} is for a program run as it is (cpviz run -- python "
+                             "app.py); a workload runs to its own end")
     workload, workloads, user = _workload(args.workload)
     mode, params = workload.resolve(args.mode, dict(args.settings))
     if args.baseline and workload.serial_mode is None:
@@ -442,14 +542,22 @@ def _print_result(result: dict[str, Any]) -> None:
     if result.get("sweep"):
         console.print(_sweep_table(result["sweep"]))
     for inc in result["incidents"][:10]:
-        where = f"{inc['file']}:{inc['line']} in {inc['function']}" if inc["file"] else "?"
-        console.print(
-            f"  froze {inc['duration_s'] * 1000:.0f} ms at +{inc['start_s']:.2f} s — {where}"
-            + (f" — {inc['code']}" if inc["code"] else "")
-        )
+        console.print(f"  {_incident_line(inc)}", markup=False, highlight=False, soft_wrap=True)
     if len(result["incidents"]) > 10:
         console.print(f"  … and {len(result['incidents']) - 10} more")
     console.print(f"params: {json.dumps(result['params'])}")
+
+
+def _incident_line(inc: dict[str, Any]) -> str:
+    """One freeze as ``cpviz run`` prints it: how long, when, why, and where."""
+    text = f"froze {inc['duration_s'] * 1000:.0f} ms at +{inc['start_s']:.2f} s"
+    cause = inc.get("cause")
+    if cause in ("gil", "cpu", "gc"):
+        return f"{text} — {cause}: {inc.get('cause_detail') or ''}"
+    where = f"{inc['file']}:{inc['line']} in {inc['function']}" if inc["file"] else "?"
+    call = f"{inc['blocking_call']} at " if inc.get("blocking_call") else ""
+    text += f" — {cause + ': ' if cause else ''}{call}{where}"
+    return text + (f" — {inc['code']}" if inc["code"] else "")
 
 
 # -- bench --------------------------------------------------------------------------------------
@@ -524,8 +632,8 @@ def _fmt_extra(value: Any) -> str:
 def cmd_screenshot(args: argparse.Namespace) -> int:
     import asyncio
 
-    from cpviz.engine.recording import load
-    from cpviz.screenshot import MOMENTS, moment
+    from cpviz.engine.recording.index import scan
+    from cpviz.screenshot import position, render
 
     width, sep, height = args.size.lower().partition("x")
     if not (sep and width.isdigit() and height.isdigit()):
@@ -533,23 +641,9 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
     size = (int(width), int(height))
     if not (40 <= size[0] <= 400 and 10 <= size[1] <= 200):
         raise UsageError(f"--size must be from 40x10 to 400x200, got {args.size}")
-    recording = load(args.file)
-    at: float
-    if args.at in MOMENTS:
-        try:
-            at = moment(recording, args.at)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    else:
-        try:
-            at = float(args.at)
-        except ValueError:
-            raise UsageError(
-                f"--at takes seconds or one of: {', '.join(MOMENTS)}; got {args.at!r}"
-            ) from None
-    from cpviz.screenshot import render
-
-    svg = asyncio.run(render(args.file, at, size))
+    index = scan(args.file)  # checks the whole file; holds none of its events
+    at = position(index, args.at)
+    svg = asyncio.run(render(args.file, at, size, index=index))
     try:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(svg)
@@ -582,6 +676,10 @@ def _parse_start(
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    if args.program is not None:
+        from cpviz.program_cli import cmd_tui_program
+
+        return cmd_tui_program(args, args.program)
     start, workloads, user = _parse_start(args.start)
     settings: dict[str, Any] = {}
     if args.settings:
@@ -623,7 +721,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         lab.close()
         finish_recording(recorder, lab)
-    return app.return_code or 0
+    return screen_status(app)
 
 
 def entry() -> None:

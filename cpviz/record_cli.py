@@ -10,17 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cpviz.crash import screen_status
 from cpviz.engine.errors import UsageError
-from cpviz.engine.recording import DEFAULT_MAX_MB, Header, Recorder, Recording, load
+from cpviz.engine.recording import Header, Recorder
+from cpviz.engine.recording.index import Index, scan
 
 #: Smallest and largest ``--record-max-mb``.
 MIN_MB, MAX_MB = 0.01, 1_000_000.0
 
 
-def _megabytes(text: str) -> float:
+def megabytes(text: str) -> float:
+    """``--record-max-mb``: a size in megabytes, within MIN_MB and MAX_MB."""
     try:
         value = float(text)
     except ValueError:
@@ -30,28 +34,12 @@ def _megabytes(text: str) -> float:
     return value
 
 
-def add_record_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
-    """``--record FILE`` and ``--record-max-mb`` on the screen's parser and (``sub``) on
-    ``run``, where they set no default, so ``cpviz --record F run ...`` is not undone."""
-    parser.add_argument(
-        "--record",
-        metavar="FILE",
-        default=argparse.SUPPRESS if sub else None,
-        help="write every event to FILE as it happens (JSON Lines; compressed if it ends in .gz)",
-    )
-    parser.add_argument(
-        "--record-max-mb",
-        type=_megabytes,
-        default=argparse.SUPPRESS if sub else DEFAULT_MAX_MB,
-        metavar="MB",
-        help=f"stop recording when FILE holds this much JSON (default {DEFAULT_MAX_MB:g})",
-    )
-
-
-def add_commands(sub: Any, fps: Any) -> None:
-    """The ``replay`` and ``export`` subcommands."""
+def add_commands(sub: Any, options: Callable[[str], Sequence[argparse.ArgumentParser]]) -> None:
+    """The ``replay`` and ``export`` subcommands; ``options(name)`` gives the parent parsers of
+    the global options that apply to a command."""
     replay = sub.add_parser(
         "replay",
+        parents=options("replay"),
         help="play a recording on the live screen, or check it with --check",
         description=(
             "Play a recording through the same screen and Model as a live session, from its "
@@ -63,9 +51,9 @@ def add_commands(sub: Any, fps: Any) -> None:
         "--check", action="store_true", help="only read and check the file, print a summary"
     )
     replay.add_argument("--json", action="store_true", help="with --check: print JSON")
-    replay.add_argument("--fps", type=fps, default=25.0, help="screen refresh rate (default 25)")
     export = sub.add_parser(
         "export",
+        parents=options("export"),
         help="convert a recording for other trace viewers (Perfetto, chrome://tracing)",
         description="Write a recording as Chrome Trace Event JSON, which Perfetto opens.",
     )
@@ -78,6 +66,9 @@ def add_commands(sub: Any, fps: Any) -> None:
         "--output",
         metavar="OUT",
         help="where to write (default: FILE's name with .perfetto.json)",
+    )
+    export.add_argument(
+        "--force", action="store_true", help="overwrite OUT if it exists already"
     )
 
 
@@ -118,43 +109,36 @@ def finish_recording(recorder: Recorder | None, lab: Any) -> None:
 # -- replay -------------------------------------------------------------------------------------
 
 
-def summary(recording: Recording) -> dict[str, Any]:
-    """What a recording holds, as ``cpviz replay --check`` reports it."""
-    from cpviz.engine.events import IncidentStart, RunEnd, RunStart, StallStart
-    from cpviz.engine.replay import ReplaySource
+#: Runs ``--check`` lists one by one; the rest are counted.
+MAX_LISTED_RUNS = 1000
 
-    source = ReplaySource.from_recording(recording, paused=True)
-    starts = {ev.run_id: ev for ev in recording.events if isinstance(ev, RunStart)}
+
+def summary(index: Index) -> dict[str, Any]:
+    """What a recording holds, as ``cpviz replay --check`` reports it."""
     runs: list[dict[str, Any]] = []
-    ended: set[int] = set()
-    for ev in recording.events:
-        if isinstance(ev, RunEnd):
-            ended.add(ev.run_id)
-            runs.append({
-                "run_id": ev.run_id,
-                "workload": ev.result.workload,
-                "mode": ev.result.mode,
-                "outcome": ev.result.outcome,
-                "wall_s": round(ev.result.wall_s, 6),
-            })
-    for run_id, begun in starts.items():
-        if run_id not in ended:
-            runs.append({"run_id": run_id, "workload": begun.workload, "mode": begun.mode,
-                         "outcome": "unfinished when the recording ended", "wall_s": None})
-    runs.sort(key=lambda r: int(r["run_id"]))
-    header = recording.header
+    for run in sorted(index.runs, key=lambda r: r.run_id)[:MAX_LISTED_RUNS]:
+        finished = run.end is not None and run.outcome is not None
+        runs.append({
+            "run_id": run.run_id,
+            "workload": run.workload,
+            "mode": run.mode,
+            "outcome": run.outcome if finished else "unfinished when the recording ended",
+            "wall_s": round(run.wall_s, 6) if finished and run.wall_s is not None else None,
+        })
+    header = index.header
     return {
-        "file": recording.path,
+        "file": index.path,
         "cpviz": header.cpviz,
         "platform": header.platform,
         "cores": header.cores,
         "started": header.started,
         "command": header.command,
-        "events": len(recording.events),
-        "duration_s": round(source.duration, 6),
+        "events": index.events,
+        "duration_s": round(index.duration, 6),
         "runs": runs,
-        "incidents": sum(1 for ev in recording.events if isinstance(ev, IncidentStart)),
-        "stalls": sum(1 for ev in recording.events if isinstance(ev, StallStart)),
+        "more_runs": max(0, len(index.runs) - MAX_LISTED_RUNS),
+        "incidents": index.freezes,
+        "stalls": index.stalls,
     }
 
 
@@ -163,9 +147,9 @@ def _count(n: int, noun: str) -> str:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    recording = load(args.file)
+    index = scan(args.file)  # every line checked: what passes here replays, exports and draws
     if args.check:
-        info = summary(recording)
+        info = summary(index)
         if args.json:
             print(json.dumps(info))
             return 0
@@ -179,6 +163,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for run in info["runs"]:
             wall = "" if run["wall_s"] is None else f" in {run['wall_s']:.3f} s"
             print(f"  run {run['run_id']}: {run['workload']}:{run['mode']} {run['outcome']}{wall}")
+        if info["more_runs"]:
+            print(f"  … and {_count(info['more_runs'], 'more run')}")
         return 0
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -189,10 +175,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from cpviz.app import CpvizApp
     from cpviz.engine.replay import ReplayController, ReplaySource
 
-    source = ReplaySource.from_recording(recording)
-    controller = ReplayController(source, recording.header.workloads, recording.path)
-    CpvizApp(source, controller, fps=args.fps).run()
-    return 0
+    source = ReplaySource.open(args.file, index=index)
+    controller = ReplayController(source, index.header.workloads, index.path)
+    app = CpvizApp(source, controller, fps=args.fps)
+    try:
+        app.run()
+    finally:
+        source.close()
+    return screen_status(app)
 
 
 # -- export -------------------------------------------------------------------------------------
@@ -207,13 +197,31 @@ def default_output(path: str) -> str:
     return str(p.with_name(f"{name or 'recording'}.perfetto.json"))
 
 
+def _check_output(source: str, out: str, force: bool) -> None:
+    """Refuse to write over a file unless asked to, and never over the recording itself."""
+    target = Path(out)
+    if target.is_dir():
+        raise UsageError(f"cannot write {out}: it is a directory")
+    if not target.exists():
+        return
+    try:
+        same = target.samefile(source)
+    except OSError:
+        same = False
+    if same:
+        raise UsageError(f"{out} is the recording being exported; name another output with -o")
+    if not force:
+        raise UsageError(f"{out} exists already; add --force to overwrite it, or name "
+                         "another output with -o")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from cpviz.engine.export import export_perfetto
 
-    recording = load(args.file)
     out = args.output or default_output(args.file)
+    _check_output(args.file, out, args.force)
     try:
-        count = export_perfetto(recording, out)
+        count = export_perfetto(args.file, out)
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {count} trace events to {out}; open it in Perfetto or chrome://tracing")

@@ -12,56 +12,74 @@ from pathlib import Path
 
 from cpviz.app import WINDOWS, CpvizApp
 from cpviz.engine.clock import ManualClock
-from cpviz.engine.events import IncidentEnd, IncidentStart, RunEnd, RunStart, StallStart
-from cpviz.engine.recording import Recording, load
+from cpviz.engine.errors import CpvizError
+from cpviz.engine.recording.index import Index, scan
 from cpviz.engine.replay import ReplayController, ReplaySource
 
 #: Moments a screenshot can be taken at, by name (see :func:`moment`).
 MOMENTS = ("mid", "end", "incident", "stall")
 
 
-def moment(recording: Recording, name: str) -> float:
-    """Seconds from the recording's start of a named moment, worked out from its events.
+class ScreenshotError(CpvizError, ValueError):
+    """A moment the recording does not have."""
+
+
+def position(index: Index, at: str) -> float:
+    """``--at`` as seconds from the recording's start: a named moment, or a number of seconds
+    within the recording (anything else is refused, naming what the recording spans)."""
+    if at in MOMENTS:
+        return min(max(0.0, moment(index, at)), index.duration)
+    try:
+        seconds = float(at)
+    except ValueError:
+        raise ScreenshotError(
+            f"--at takes seconds or one of: {', '.join(MOMENTS)}; got {at!r}"
+        ) from None
+    if not 0.0 <= seconds <= index.duration:
+        raise ScreenshotError(
+            f"--at {at} is outside {index.path}: it spans 0 to {index.duration:.3f} s "
+            f"(or use one of: {', '.join(MOMENTS)})"
+        )
+    return seconds
+
+
+def moment(index: Index, name: str) -> float:
+    """Seconds from the recording's start of a named moment, worked out from its index.
 
     ``mid``: halfway through the first run; ``end``: just after the last run ended;
     ``incident``: inside the first loop freeze, once the alarm has fired; ``stall``: a little
-    after the first no-progress alarm. Raises ValueError when the recording has no such moment.
+    after the first no-progress alarm. Raises ScreenshotError when the recording has none.
     """
-    start = recording.header.clock_start
-    events = recording.events
-    runs = [ev for ev in events if isinstance(ev, RunStart)]
-    ends = [ev for ev in events if isinstance(ev, RunEnd)]
-    if name == "mid" and runs:
-        end = ends[0].t if ends else max(getattr(ev, "t", start) for ev in events)
-        return (runs[0].t + end) / 2 - start
-    if name == "end" and ends:
-        return ends[-1].t + 0.05 - start
-    if name == "incident":
-        first = next((ev for ev in events if isinstance(ev, IncidentStart)), None)
-        if first is not None:
-            over = next((ev for ev in events if isinstance(ev, IncidentEnd)
-                         and ev.incident_id == first.incident_id), None)
-            inside = first.t + 0.05
-            if over is not None:
-                inside = min(inside, (first.t + over.t) / 2)
-            return inside - start
-    if name == "stall":
-        stall = next((ev for ev in events if isinstance(ev, StallStart)), None)
-        if stall is not None:
-            return stall.t + 0.2 - start
-    raise ValueError(f"{recording.path} has no {name!r} moment; choose one of: "
+    start = index.header.clock_start
+    if name == "mid" and index.first_run_start is not None:
+        end = index.first_run_end if index.first_run_end is not None else index.end
+        return (index.first_run_start + end) / 2 - start
+    if name == "end" and index.last_run_end is not None:
+        return index.last_run_end + 0.05 - start
+    if name == "incident" and index.first_freeze is not None:
+        detected, over = index.first_freeze
+        inside = detected + 0.05
+        if over is not None:
+            inside = min(inside, (detected + over) / 2)
+        return inside - start
+    if name == "stall" and index.first_stall is not None:
+        return index.first_stall + 0.2 - start
+    raise ScreenshotError(f"{index.path} has no {name!r} moment; choose one of: "
                      + ", ".join(MOMENTS))
 
 
-def replay_app(path: str | Path, at: float | str) -> CpvizApp:
+def replay_app(path: str | Path, at: float | str, index: Index | None = None) -> CpvizApp:
     """An app over the recording at ``path``, paused ``at`` seconds (or a named moment) from
-    its start. ``at`` past the end shows the end. Raises RecordingError for a bad file."""
-    recording = load(path)
+    its start. ``at`` past the end shows the end. Raises RecordingError for a bad file.
+
+    The recording is streamed: only what the Model retains up to ``at`` is held.
+    """
+    index = index if index is not None else scan(path)
     if isinstance(at, str):
-        at = moment(recording, at)
-    source = ReplaySource.from_recording(recording, wall=ManualClock(0.0), paused=True)
+        at = moment(index, at)
+    source = ReplaySource.open(path, index=index, wall=ManualClock(0.0), paused=True)
     source.seek(min(max(0.0, at), source.duration))
-    controller = ReplayController(source, recording.header.workloads, recording.path)
+    controller = ReplayController(source, index.header.workloads, index.path)
     app = CpvizApp(source, controller)
     # The narrowest window that reaches back to the recording's start, so a short recording
     # fills the timeline instead of sitting in its last few columns.
@@ -80,9 +98,10 @@ async def render(
     at: float | str,
     size: tuple[int, int] = (160, 48),
     press: Sequence[str] = (),
+    index: Index | None = None,
 ) -> str:
     """The screen of ``path`` at ``at`` seconds (after pressing ``press``), as SVG text."""
-    app = replay_app(path, at)
+    app = replay_app(path, at, index)
     async with app.run_test(size=size) as pilot:
         for _ in range(2):  # the second frame draws on the layout the first one settled
             await settle(app)

@@ -10,6 +10,7 @@ through the window the caller asks about.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from bisect import bisect_left
 from collections import deque
@@ -27,6 +28,7 @@ from cpviz.engine.events import (
     LoopLag,
     Metric,
     Observed,
+    Output,
     Phase,
     Role,
     RunEnd,
@@ -42,8 +44,22 @@ from cpviz.engine.events import (
     Waiter,
 )
 
-#: Readings kept per gauge series (20 Hz gauges: a bit over three minutes).
-SERIES_LEN = 4096
+#: Lines of the observed program's own output the Model keeps (the output pane's history).
+OUTPUT_LINES = 500
+#: Readings kept per gauge series: the 60 s of history the screen can show, at the lab's 20 Hz.
+SERIES_LEN = 1280
+#: Gauges kept per run, and sweep points and phases per run: the screen has lines for fewer.
+MAX_SERIES = 32
+MAX_POINTS = 1000
+#: Core samples kept, whatever their times say (the history at the fastest sampling, 100 Hz).
+MAX_SAMPLES = 6000
+#: Task steps kept across every task; past it, each task keeps only its latest steps.
+MAX_STEPS = 400_000
+#: Runs (with their gauges, points and phases), loop freezes and stalls kept, newest last.
+MAX_RUNS = 50
+MAX_INCIDENTS = 200
+#: Tasks followed for their run's step count once their rows are gone (the oldest go first).
+MAX_TRACKED = 100_000
 
 
 def _step_end(step: tuple[float, float, float]) -> float:
@@ -183,6 +199,9 @@ class Model:
         self.stalls: list[StallView] = []
         #: The observed process's starts and ends, newest last (few: one per restart).
         self.observed: deque[Observed] = deque(maxlen=50)
+        #: The program's own output, its last OUTPUT_LINES lines, and a version for the pane.
+        self.output: deque[Output] = deque(maxlen=OUTPUT_LINES)
+        self.output_version = 0
 
     def reset(self) -> None:
         """Forget everything folded so far (a replay seeking backwards folds again from 0).
@@ -301,18 +320,24 @@ class Model:
                 series = self.metrics.setdefault(ev.run_id, {})
                 line = series.get(ev.name)
                 if line is None:
+                    if len(series) >= MAX_SERIES:
+                        continue
                     line = series[ev.name] = deque(maxlen=SERIES_LEN)
                 line.append((ev.t, ev.value))
                 self._note(ev.t)
             elif kind is SweepPoint:
                 assert isinstance(ev, SweepPoint)
                 measures_changed = True
-                self.sweeps.setdefault(ev.run_id, []).append(ev)
+                points = self.sweeps.setdefault(ev.run_id, [])
+                if len(points) < MAX_POINTS:
+                    points.append(ev)
                 self._note(ev.t)
             elif kind is Phase:
                 assert isinstance(ev, Phase)
                 measures_changed = True
-                self.phases.setdefault(ev.run_id, []).append(ev)
+                phases = self.phases.setdefault(ev.run_id, [])
+                if len(phases) < MAX_POINTS:
+                    phases.append(ev)
                 self._note(ev.t)
             elif kind is StallStart:
                 assert isinstance(ev, StallStart)
@@ -330,6 +355,10 @@ class Model:
             elif kind is StreamGap:
                 assert isinstance(ev, StreamGap)
                 self.dropped += ev.dropped
+            elif kind is Output:
+                assert isinstance(ev, Output)
+                self.output.append(ev)
+                self.output_version += 1
             elif kind is Observed:
                 assert isinstance(ev, Observed)
                 runs_changed = True
@@ -341,7 +370,7 @@ class Model:
             self.incidents_version += incidents_changed
             self.runs_version += runs_changed
             self.measures_version += measures_changed
-            self._prune()
+            self._prune(tasks_changed)
 
     def _note(self, t: float) -> None:
         if t > self.latest:
@@ -360,12 +389,16 @@ class Model:
                 self.ctx_switches_per_s = sample.ctx_switches / dt
         self._note(sample.t)
 
-    def _prune(self) -> None:
+    def _prune(self, tasks_changed: bool = True) -> None:
+        """Hold the retention caps: history_s of samples and exited tasks, and the MAX_ counts
+        above, so memory follows the window shown, not how long cpviz has been running."""
         horizon = self.latest - self.history_s
         samples = self.samples
-        while samples and samples[0].t < horizon:
+        while samples and (samples[0].t < horizon or len(samples) > MAX_SAMPLES):
             samples.popleft()
             self._dominant.popleft()
+        if tasks_changed:
+            self._cap_steps()
         if len(self.tasks) > self.max_tasks or (
             self.tasks and self._oldest_exit_before(horizon)
         ):
@@ -376,20 +409,45 @@ class Model:
                 keep = keep[-self.max_tasks :]
             self.tasks = {t.task_id: t for t in keep}
             self.tasks_version += 1
-        if len(self.incidents) > 200:
-            del self.incidents[: len(self.incidents) - 200]
+        if len(self.incidents) > MAX_INCIDENTS:
+            del self.incidents[: len(self.incidents) - MAX_INCIDENTS]
             self.incidents_version += 1
-        if len(self.runs) > 50:
+        if len(self.runs) > MAX_RUNS:
             self.runs_version += 1
-            for run_id in sorted(self.runs)[: len(self.runs) - 50]:
+            for run_id in sorted(self.runs)[: len(self.runs) - MAX_RUNS]:
                 del self.runs[run_id]
-                self._run_tasks.pop(run_id, None)
-                self._run_steps.pop(run_id, None)
-                self.metrics.pop(run_id, None)
-                self.sweeps.pop(run_id, None)
-                self.phases.pop(run_id, None)
-        if len(self.stalls) > 200:
-            del self.stalls[: len(self.stalls) - 200]
+                self._forget_run(run_id)
+        # Figures of runs whose start was never seen (a recording begun mid-run) are kept for
+        # the newest MAX_RUNS run ids too.
+        for table in (self._run_tasks, self._run_steps, self.metrics, self.sweeps, self.phases):
+            if len(table) > 2 * MAX_RUNS:
+                unseen = sorted(run_id for run_id in table if run_id not in self.runs)
+                for run_id in unseen[: len(table) - 2 * MAX_RUNS]:
+                    self._forget_run(run_id)
+        if len(self.stalls) > MAX_INCIDENTS:
+            del self.stalls[: len(self.stalls) - MAX_INCIDENTS]
+        tracked = self._task_run
+        if len(tracked) > MAX_TRACKED:
+            for task_id in list(itertools.islice(tracked, len(tracked) - MAX_TRACKED)):
+                del tracked[task_id]
+
+    def _forget_run(self, run_id: int) -> None:
+        self._run_tasks.pop(run_id, None)
+        self._run_steps.pop(run_id, None)
+        self.metrics.pop(run_id, None)
+        self.sweeps.pop(run_id, None)
+        self.phases.pop(run_id, None)
+
+    def _cap_steps(self) -> None:
+        """Past MAX_STEPS steps in all, every task keeps only its latest ones (oldest out)."""
+        tasks = self.tasks
+        if not tasks or sum(len(t.steps) for t in tasks.values()) <= MAX_STEPS:
+            return
+        keep = max(16, MAX_STEPS // (2 * len(tasks)))
+        for info in tasks.values():
+            if len(info.steps) > keep:
+                del info.steps[:-keep]
+        self.tasks_version += 1
 
     def _oldest_exit_before(self, horizon: float) -> bool:
         first = next(iter(self.tasks.values()))

@@ -42,7 +42,7 @@ from cpviz.engine.recording.index import Index, Indexer, RunSpan, scan
 #: Playback speeds, slowest first: the steps ``faster()`` and ``slower()`` move through.
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 #: Most events one poll hands out; after a long seek the app polls until :attr:`behind` clears.
-MAX_BATCH = 20_000
+MAX_BATCH = 5_000
 
 
 class ReplayError(CpvizError):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cpviz.crash import screen_status
 from cpviz.engine.errors import CpvizError
 from cpviz.talk.deck import Deck, Scene, builtin_deck, check_report, load_deck
 
@@ -24,11 +26,14 @@ def scene_file(folder: Path, index: int) -> Path:
     return folder / f"scene-{index + 1:02d}.jsonl.gz"
 
 
-def add_talk_commands(sub: Any, probes: argparse.ArgumentParser, fps: Any) -> None:
-    """``talk`` and ``serve``; ``fps`` parses the refresh rate as the other commands do."""
+def add_talk_commands(
+    sub: Any, options: Callable[[str], Sequence[argparse.ArgumentParser]]
+) -> None:
+    """``talk`` and ``serve``; ``options(name)`` gives the parent parsers of the global options
+    that apply to a command (the probe settings and --fps, for a talk)."""
     talk = sub.add_parser(
         "talk",
-        parents=[probes],
+        parents=options("talk"),
         help="present a deck of scenes (the built-in tour of the claims if no file is given)",
         description=(
             "Step through a deck of scenes with → and ←: each scene starts its workload from a "
@@ -48,9 +53,9 @@ def add_talk_commands(sub: Any, probes: argparse.ArgumentParser, fps: Any) -> No
         help="present the deck from recordings made with --record-dir (no live workload)",
     )
     talk.add_argument("--scene", type=int, default=1, metavar="N", help="start at scene N")
-    talk.add_argument("--fps", type=fps, default=25.0, help="screen refresh rate (1 to 60)")
     serve = sub.add_parser(
         "serve",
+        parents=options("serve"),
         help="show cpviz in a browser on 127.0.0.1 (needs the optional textual-serve)",
         description="Serve cpviz (or a talk) to a browser on this machine through textual-serve.",
     )
@@ -128,6 +133,9 @@ def _talk_live(deck: Deck, args: argparse.Namespace, lab_factory: Any) -> int:
         lab.close()
         if notes is not None:
             notes.close()
+    status = screen_status(app)
+    if status:
+        return status
     if record_dir is not None:
         print(f"cpviz: scenes recorded in {record_dir}; present them with "
               f"'cpviz talk {args.deck or ''} --replay-dir {record_dir}'".replace("  ", " "),
@@ -160,10 +168,13 @@ def _scene_recorder(lab: Any, folder: Path, deck: Deck) -> Any:
 
 
 def _talk_from_recordings(deck: Deck, folder: Path, args: argparse.Namespace) -> int:
-    from cpviz.engine.recording import load
+    from cpviz.engine.recording.index import scan
     from cpviz.engine.replay import ReplayController, ReplaySource
     from cpviz.talk.app import TalkApp
 
+    if not folder.is_dir():
+        raise TalkError(f"--replay-dir {folder} is not a directory (of recordings made with "
+                        "'cpviz talk --record-dir')")
     needed = [i for i, scene in enumerate(deck.scenes) if scene.workload is not None]
     missing = [scene_file(folder, i).name for i in needed if not scene_file(folder, i).exists()]
     if missing:
@@ -171,7 +182,9 @@ def _talk_from_recordings(deck: Deck, folder: Path, args: argparse.Namespace) ->
             f"{folder} lacks the recordings of {len(missing)} scene(s): {', '.join(missing)}; "
             "make them with 'cpviz talk --record-dir'"
         )
-    recordings = {i: load(scene_file(folder, i)) for i in needed}
+    # Each checked whole now, so a bad one is one line before the talk starts; each streamed
+    # when its scene comes.
+    recordings = {i: scan(scene_file(folder, i)) for i in needed}
     _need_terminal()
     first = next(iter(recordings.values()), None)
     cores = first.header.cores if first is not None else 1
@@ -185,18 +198,19 @@ def _talk_from_recordings(deck: Deck, folder: Path, args: argparse.Namespace) ->
         recording = recordings.get(index)
         if recording is None:
             return empty()
-        source = ReplaySource.from_recording(recording)
+        source = ReplaySource.open(recording.path, index=recording)
         return source, ReplayController(source, recording.header.workloads, recording.path)
 
     source, controller = empty()
     notes = _notes_server()
     try:
-        TalkApp(deck, source, controller, fps=args.fps, scene_source=scene_source,
-                notes=notes, first=args.scene - 1).run()
+        app = TalkApp(deck, source, controller, fps=args.fps, scene_source=scene_source,
+                      notes=notes, first=args.scene - 1)
+        app.run()
     finally:
         if notes is not None:
             notes.close()
-    return 0
+    return screen_status(app)
 
 
 def _follow_notes() -> int:
@@ -209,8 +223,9 @@ def _follow_notes() -> int:
         raise TalkError(str(exc)) from None
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise TalkError("the notes view needs an interactive terminal")
-    NotesApp(client).run()
-    return 0
+    app = NotesApp(client)
+    app.run()
+    return screen_status(app)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -14,18 +14,19 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
+from cpviz.app import CrashLine
 from cpviz.talk.theme import next_theme, register_talk_themes
 
 ENDED_MESSAGE = "cpviz notes: the talk has ended."
 
 
-class NotesApp(App[None]):
+class NotesApp(CrashLine):
     """Follows a running talk and shows the speaker where they are."""
 
     TITLE = "cpviz notes"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Reversible
 from functools import partial
 from typing import Any, ClassVar
 
@@ -38,6 +38,8 @@ def fmt_value(value: float) -> str:
     """A gauge or figure in at most six cells."""
     if value != value:  # NaN: nothing measured yet
         return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
     if abs(value) >= 1000:
         return fmt_count(value)
     if value == int(value):
@@ -59,13 +61,22 @@ def fmt_extra(value: Any) -> str:
     return str(value)
 
 
-def columns(series: Iterable[tuple[float, float]], t0: float, step: float, ncols: int
+def columns(series: Reversible[tuple[float, float]], t0: float, step: float, ncols: int
             ) -> list[float | None]:
-    """The latest reading in each column of [t0, t0 + ncols·step), None where none fell."""
+    """The latest reading in each column of [t0, t0 + ncols·step), None where none fell or
+    the reading was not a number.
+
+    Read from the newest reading back to the window's start and no further: a frame costs
+    what is on screen, not how long the gauge has been sampled (a series once held 4096
+    readings, and redrawing all of them 25 times a second made the screen's CPU double as a
+    run went on).
+    """
     out: list[float | None] = [None] * ncols
-    for t, value in series:
+    for t, value in reversed(series):
+        if t < t0:
+            break
         col = math.floor((t - t0) / step)
-        if 0 <= col < ncols:
+        if col < ncols and out[col] is None and math.isfinite(value):
             out[col] = value
     return out
 

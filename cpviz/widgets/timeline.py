@@ -104,7 +104,9 @@ class Timeline(LineView):
         self.window_s = 5.0
         self._rows: list[TaskInfo] = []
         self._rows_key: tuple[object, ...] | None = None
-        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
+        #: Lines drawn lately, for a frame that shows one again (scrolling, pausing). Sized for
+        #: a few screens: busy rows can be hundreds of segments each.
+        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(512)
         self._band_key: tuple[object, ...] | None = None
         self._band: tuple[list[int], list[int], list[int]] = ([], [], [])
         self._title = ""

@@ -7,6 +7,7 @@ from textual.pilot import Pilot
 
 from cpviz.engine.clock import ManualClock
 from cpviz.engine.recording import load
+from cpviz.engine.recording.index import scan
 from cpviz.engine.replay import ReplayController, ReplaySource
 from cpviz.engine.source import ScriptedController, ScriptedSource
 from cpviz.screenshot import moment
@@ -34,7 +35,7 @@ def title_app() -> TalkApp:
 def recorded_app() -> TalkApp:
     """The deck's one scene, fed by a recording paused inside its first freeze."""
     recording = load(FIXTURE)
-    at = moment(recording, "incident")
+    at = moment(scan(FIXTURE), "incident")
 
     def scene_source(index: int) -> tuple[ReplaySource, ReplayController]:
         source = ReplaySource.from_recording(recording, wall=ManualClock(0.0))

@@ -105,7 +105,11 @@ class Validator:
         self.events += 1
         if self.events > MAX_EVENTS:
             raise _Bad(f"more than {MAX_EVENTS:,} events; a cpviz recording holds no more")
-        self._checks[type(event)](event)
+        check = self._checks.get(type(event))
+        if check is None:
+            self._other(event)
+        else:
+            check(event)
 
     # -- values ----------------------------------------------------------------------------------
 
@@ -299,6 +303,13 @@ class Validator:
         self._time("StallEnd.t", ev.t)
         self._int("StallEnd.run_id", ev.run_id)
         self._int("StallEnd.stall_id", ev.stall_id)
+
+    def _other(self, ev: Event) -> None:
+        """An event type with no checks of its own yet: its time, if it has one, is still a
+        time (an event type added later must not crash the reader)."""
+        t = getattr(ev, "t", None)
+        if isinstance(t, float):
+            self._time(f"{type(ev).__name__}.t", t)
 
     def _observed(self, ev: Observed) -> None:
         self._time("Observed.t", ev.t)
