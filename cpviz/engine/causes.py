@@ -30,7 +30,7 @@ from cpviz.engine.events import CoreSample, IncidentEnd, IncidentStart, ThreadAt
 
 #: Samples a second while runs are going, and while nothing is.
 BUSY_HZ = 100.0
-IDLE_HZ = 10.0
+IDLE_HZ = 2.0
 #: Seconds of history kept (a freeze is classified over its whole span).
 HISTORY_S = 30.0
 #: The blocking-call text the watchdog gives pure Python work on the loop's own stack.

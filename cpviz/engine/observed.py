@@ -198,6 +198,7 @@ class ObservedLab:
         #: Frames read and not yet decoded, and events made here, in arrival order.
         self._inbox: deque[tuple[int, Any]] = deque()
         self._closed = False
+        self._hello: dict[str, Any] = {}
         self.sampler = (
             CoreSampler(self._sampled, self.clock, hz=sample_hz, roles=self._watched,
                         ctx_pids=self._observed_pids)
@@ -338,7 +339,7 @@ class ObservedLab:
                     probes = [t for t, _n, r in child.threads if r == "probe"]
                     self.loop_sampler.watch(child.pid, loop, probes)
                 elif kind == HELLO:
-                    child.hello = json.loads(payload)
+                    child.hello = self._hello = json.loads(payload)
                     child.ready.set()
                 elif kind == FATAL:
                     child.fatal = str(json.loads(payload).get("error", "unknown error"))
@@ -456,6 +457,14 @@ class ObservedLab:
             result = dataclasses.replace(
                 event.result, incidents=tuple(self._explained(r) for r in event.result.incidents)
             )
+            hello = self.interpreter()
+            if hello:
+                # Which interpreter ran it, and whether its GIL was on (a free-threaded build's
+                # threads run Python in parallel: C19).
+                extra = dict(result.extra)
+                extra["python"] = hello.get("python")
+                extra["gil"] = hello.get("gil")
+                result = dataclasses.replace(result, extra=tuple(extra.items()))
             if start is not None and end is not None:
                 cpu = max(0.0, end.tree_cpu - start.tree_cpu)
                 extra = dict(result.extra)
@@ -553,9 +562,9 @@ class ObservedLab:
         return child.pid if child is not None else None
 
     def interpreter(self) -> dict[str, Any]:
-        """What the observed process said about itself (pid, python, gil), or {}."""
-        child = self._child
-        return dict(child.hello or {}) if child is not None else {}
+        """What the observed process said about itself (pid, python, gil), or {}: the last one
+        that started, even once it has ended (its run's result still names it)."""
+        return dict(self._hello)
 
     def workloads(self) -> Sequence[WorkloadInfo]:
         return [w.info() for w in self._order]
