@@ -148,10 +148,11 @@ _COUNT = struct.Struct("<I")
 
 def encode_spawns(spawns: list[tuple[float, int, str, int, int]]) -> bytes:
     """One SPAWNS frame's payload: how many, the numbers raw, then the names."""
-    values = array("d")
-    for at, task_id, _name, run, parent in spawns:
-        values.extend((at, float(task_id), float(run), float(parent)))
-    names = "\0".join(name.replace("\0", " ") for _, _, name, _, _ in spawns)
+    values = array("d", [x for at, task_id, _name, run, parent in spawns
+                         for x in (at, task_id, run, parent)])
+    names = "\0".join([name for _, _, name, _, _ in spawns])
+    if names.count("\0") != len(spawns) - 1:  # a name with a NUL in it: the one separator
+        names = "\0".join([name.replace("\0", " ") for _, _, name, _, _ in spawns])
     return _COUNT.pack(len(spawns)) + values.tobytes() + names.encode()
 
 
@@ -161,7 +162,7 @@ def decode_spawns(payload: bytes, origin: float, out: list[Event]) -> None:
     end = _COUNT.size + count * 8 * STRIDE
     values = array("d")
     values.frombytes(payload[_COUNT.size : end])
-    names = payload[end:].decode(errors="replace").split("\0")
+    names = payload[end:].decode(errors="replace").split("\0") if count else []
     if len(values) != count * STRIDE or len(names) != count:
         raise ChannelClosed("a spawn frame that does not add up: the channel is corrupt")
     for i in range(count):

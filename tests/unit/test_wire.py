@@ -1,0 +1,77 @@
+"""The channel's frames: what the observed side sends is what the viewer decodes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from array import array
+
+import pytest
+
+from cpviz.engine.events import Event, TaskSpawn, TaskStep
+from cpviz.engine.wire import (
+    EVENTS,
+    MAX_FRAME,
+    STEPS,
+    ChannelClosed,
+    Sender,
+    decode_spawns,
+    decode_steps,
+    encode_spawns,
+    frame,
+    read_frames,
+)
+
+
+def test_spawns_cross_whole_names_included() -> None:
+    spawns = [(10.5, 123, "fetch", 1, 0), (11.0, 456, "Handler.serve", 2, 123),
+              (11.5, 789, "", 0, 0), (12.0, 1, "odd\0name", 1, 0)]
+    out: list[Event] = []
+    decode_spawns(encode_spawns(spawns), 10.0, out)
+    assert out == [
+        TaskSpawn(0.5, 123, "fetch", 1, 0),
+        TaskSpawn(1.0, 456, "Handler.serve", 2, 123),
+        TaskSpawn(1.5, 789, "", 0, 0),
+        TaskSpawn(2.0, 1, "odd name", 1, 0),  # a NUL in a name cannot split the frame
+    ]
+    out.clear()
+    decode_spawns(encode_spawns([]), 0.0, out)
+    assert out == []
+
+
+def test_raw_step_records_decode_with_the_final_flag_from_the_sign() -> None:
+    raw = array("d", [7, 1.0, 1.5, 2.0, -7, 3.0, 3.25, 3.5]).tobytes()
+    out: list[Event] = []
+    decode_steps(raw, 1.0, out)
+    assert out == [TaskStep(7, 0.0, 0.5, 1.0), TaskStep(7, 2.0, 2.25, 2.5, True)]
+
+
+def test_frames_arrive_whole_however_the_socket_cuts_them() -> None:
+    a, b = socket.socketpair()
+    payloads = [(STEPS, bytes(range(256)) * 40), (EVENTS, b'{"type":"x"}\n'), (EVENTS, b"")]
+    sender = Sender(a)
+
+    def send() -> None:
+        data = b"".join(frame(kind, payload) for kind, payload in payloads)
+        for i in range(0, len(data), 7):  # in dribbles, as a busy socket may
+            sender.send(data[i : i + 7])
+        a.close()
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    try:
+        assert list(read_frames(b)) == payloads
+    finally:
+        thread.join(timeout=10)
+        b.close()
+
+
+def test_a_frame_too_long_to_be_true_ends_the_channel() -> None:
+    a, b = socket.socketpair()
+    try:
+        a.sendall(frame(EVENTS, b"")[:0] + (MAX_FRAME + 1).to_bytes(4, "little") + bytes([2]))
+        with pytest.raises(ChannelClosed):
+            list(read_frames(b))
+    finally:
+        a.close()
+        b.close()
