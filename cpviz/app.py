@@ -93,6 +93,13 @@ class CpvizApp(CrashLine):
         # never needs (its columns always fit).
         Binding("left", "scrub(-1)", "step", key_display="← →", priority=True),
         Binding("right", "scrub(1)", "forward", show=False, priority=True),
+        # The timeline scrolls whichever view has the focus (the measures, focused first,
+        # would take them otherwise); on help or the seek box they are theirs (check_action).
+        Binding("up", "scroll_timeline('up')", "scroll", show=False, priority=True),
+        Binding("down", "scroll_timeline('down')", "scroll", show=False, priority=True),
+        Binding("pageup", "scroll_timeline('page_up')", "page", show=False, priority=True),
+        Binding("pagedown", "scroll_timeline('page_down')", "page", show=False,
+                priority=True),
         Binding("n", "incident(1)", "next incident"),
         Binding("N", "incident(-1)", "previous incident", show=False),
         Binding("less_than_sign,comma", "speed(-1)", "speed", key_display="< >"),
@@ -151,6 +158,8 @@ class CpvizApp(CrashLine):
         self.model = Model(cores=source.cores)
         #: Display time: the Source clock at the last unpaused frame.
         self.now = source.clock.now()
+        #: Display time when the live view was last paused: "N s back" counts from it.
+        self.paused_at = self.now
         self._infos: tuple[WorkloadInfo, ...] = tuple(controller.workloads())[:MAX_WORKLOADS]
         self._mode_by_key: dict[str, str] = {
             info.key: info.modes[0] if info.modes else "" for info in self._infos
@@ -345,6 +354,8 @@ class CpvizApp(CrashLine):
         replay = self.replay is not None
         if action in ("speed", "seek"):
             return replay
+        if action == "scroll_timeline":
+            return len(self.screen_stack) == 1  # the main screen, nothing over it
         if action in ("scrub", "incident"):
             return replay or self.paused
         if action in ("cycle_mode", "toggle_real", "adjust", "cycle_pin"):
@@ -372,7 +383,11 @@ class CpvizApp(CrashLine):
             return
         current = self._mode_by_key[info.key]
         at = info.modes.index(current) if current in info.modes else -1
-        self._mode_by_key[info.key] = info.modes[(at + 1) % len(info.modes)]
+        mode = self._mode_by_key[info.key] = info.modes[(at + 1) % len(info.modes)]
+        if info.key in self.controller.running():
+            # The listing shows the new mode beside a run still going in the old one.
+            self.notify(f"{info.key}: the next run uses {mode}; the one going keeps its mode",
+                        timeout=4)
         self._push()
 
     def action_toggle_real(self) -> None:
@@ -400,14 +415,23 @@ class CpvizApp(CrashLine):
         param = live[slot]
         params = self._params_by_key[info.key]
         value = live_step(params[param.name], param.low, param.high, direction)
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        # Said as well as shown: the explanation that lists the value is often scrolled away.
         if value == params[param.name]:
+            limit = "most" if direction > 0 else "least"
+            self.notify(f"{param.name} = {shown}, the {limit} it can be", timeout=3)
             return
         params[param.name] = value
-        if info.key in self.controller.running():
+        running = info.key in self.controller.running()
+        if running:
             try:
                 self.controller.adjust(info.key, param.name, value)
             except Exception as exc:
                 self.notify(f"could not change {param.name}: {exc}", severity="error")
+                self._push()
+                return
+        self.notify(f"{param.name} = {shown}" + (" now" if running else " for the next run"),
+                    timeout=3)
         self._push()
 
     def action_cycle_pin(self) -> None:
@@ -504,6 +528,15 @@ class CpvizApp(CrashLine):
 
         self.push_screen(SeekScreen(replay.duration, replay.position), done)
 
+    def action_scroll_timeline(self, how: str) -> None:
+        """↑ ↓ PgUp PgDn: scroll the task rows, whichever view has the focus."""
+        timeline = self.timeline
+        moves = {"up": timeline.scroll_up, "down": timeline.scroll_down,
+                 "page_up": timeline.scroll_page_up, "page_down": timeline.scroll_page_down}
+        move = moves.get(how)
+        if move is not None:
+            move(animate=False)
+
     def action_zoom_in(self) -> None:
         self.window_s = _step(self.window_s, -1)
 
@@ -530,7 +563,9 @@ class CpvizApp(CrashLine):
 
     # -- watchers -------------------------------------------------------------------------------
 
-    def watch_paused(self) -> None:
+    def watch_paused(self, paused: bool) -> None:
+        if paused:
+            self.paused_at = self.now
         self._update_subtitle()
         self.refresh_bindings()
 
@@ -551,8 +586,12 @@ class CpvizApp(CrashLine):
                 + state
             )
         elif self.paused:
-            behind = self.source.clock.now() - self.now
-            parts.append("PAUSED" + (f" · {fmt_seconds(behind)} back" if behind > 0.05 else ""))
+            # From the moment paused at, which stays put: the live present runs on underneath,
+            # so counting from it made the label grow while → stepped forward.
+            behind = self.paused_at - self.now
+            where = (f" · {fmt_seconds(behind)} back" if behind > 0.05 else
+                     f" · {fmt_seconds(-behind)} past the pause" if behind < -0.05 else "")
+            parts.append("PAUSED" + where)
         if self.recording is not None:
             status = self.recording()
             size = f"{status.bytes / 1e6:.1f} MB"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import math
+import tokenize
 from typing import ClassVar, TypeVar
 
 from rich.console import RenderableType
@@ -25,6 +27,8 @@ FLASH_HZ = 4.0
 SLOW_LAG_S = 0.05
 #: Seconds of display time the loop lag shown holds its peak.
 LAG_HOLD_S = 1.0
+#: Lines the open incident's status may wrap onto before it is cut.
+STATUS_LINES = 2
 
 
 def flash_phase(now: float, hz: float = FLASH_HZ) -> int:
@@ -64,33 +68,48 @@ def _split(incident: IncidentView) -> str:
     return " (" + ", ".join(f"{name} {share:.0%}" for name, share in shown) + ")"
 
 
+def bare_code(code: str) -> str:
+    """A source line without its padding and trailing comment: the call is what matters.
+
+    Tokenized, so a ``#`` inside a string stays; a line that does not tokenize on its own
+    (an open bracket) falls back to cutting at the first ``  #``.
+    """
+    code = code.strip()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type == tokenize.COMMENT:
+                return code[: tok.start[1]].rstrip()
+    except (tokenize.TokenError, SyntaxError):
+        return code.split("  #")[0].rstrip()
+    return code
+
+
 def describe(incident: IncidentView) -> str:
     """Why and where the loop is stuck, in one line.
 
-    A freeze of the loop's own code names the call first, then where it is; a freeze with
-    another cause (the GIL, no free CPU, a collection) names what was behind it.
+    A freeze of the loop's own code names the call first, then where it is, so the call is
+    what a narrow screen still shows; a freeze with another cause (the GIL, no free CPU, a
+    collection) names what was behind it. Incidents nobody classified (cause "") that name a
+    blocking call read like the ``blocking`` ones.
     """
     if incident.cause in ("gil", "cpu", "gc"):
         return incident.cause_detail + _split(incident)
-    frame = incident.culprit
-    if incident.cause == "blocking" and frame is not None:
-        text = f"{incident.blocking_call or 'code'} at {where(frame)}"
-        if frame.code:
-            text += f" — {frame.code.split('  #')[0].rstrip()}"
-        return text + _split(incident)
     frame = incident.culprit
     if frame is None:
         inner = incident.stack[-1] if incident.stack else None
         if inner is None:
             return "no stack captured"
         text = f"no user code on the stack; innermost {where(inner)}"
-    else:
-        text = where(frame)
-        if frame.code:
-            text += f" — {frame.code}"
-    if incident.blocking_call:
-        text += f" [blocking call: {incident.blocking_call}]"
-    return text
+        if incident.blocking_call:
+            text = f"{incident.blocking_call} — {text}"
+        return text
+    text = where(frame)
+    if incident.cause == "blocking" or incident.blocking_call:
+        text = f"{incident.blocking_call or 'code'} at {text}"
+    code = bare_code(frame.code) if frame.code else ""
+    if code:
+        text += f" — {code}"
+    return text + _split(incident)
 
 
 def describe_waiter(waiter: Waiter) -> str:
@@ -102,8 +121,9 @@ def describe_waiter(waiter: Waiter) -> str:
         text += f" (held by {waiter.held_by})"
     if waiter.frame is not None:
         text += f" at {where(waiter.frame)}"
-        if waiter.frame.code:
-            text += f" — {waiter.frame.code}"
+        code = bare_code(waiter.frame.code) if waiter.frame.code else ""
+        if code:
+            text += f" — {code}"
     return text
 
 
@@ -175,6 +195,8 @@ class BlockingAlarm(Widget):
         self._stall: StallView | None = None
         #: Incidents that had ended by the display time.
         self._past = 0
+        #: Lines the status took when last drawn (an incident's wraps).
+        self._status_rows = 1
 
     def show(self, now: float) -> None:
         """Take a frame's display time; repaint only when the text or the flash phase changes."""
@@ -199,7 +221,11 @@ class BlockingAlarm(Widget):
             self.refresh()
         elif status != self._shown_status:
             self._shown_status = status
-            self.refresh(Region(0, 0, self.size.width, 1))
+            rows = len(self._status_strips(self.size.width))
+            if rows != self._status_rows:
+                self.refresh()  # the status wrapped onto more or fewer lines: history moves
+            else:
+                self.refresh(Region(0, 0, self.size.width, rows))
 
     def _hold_lag(self, now: float, lag_s: float, reported: bool) -> None:
         """Peak-hold the lag the watchdog reports ten times a second.
@@ -253,36 +279,50 @@ class BlockingAlarm(Widget):
         return (self.lag_s >= SLOW_LAG_S, fmt_lag(self.lag_s))
 
     def _status(self, width: int) -> Text:
-        """The first line: the open incident, flashing, or the loop lag."""
+        """The status: the open incident or stall, flashing and wrapped onto at most
+        STATUS_LINES lines (cut, the call and its line were what went missing), or the lag."""
         incident = self._open
         if incident is not None:
             phase = flash_phase(self.now)
             style = self._style("flash-on" if phase == 0 else "flash-off")
-            status = Text(
+            return self._wrapped(
                 f" {headline(incident)} {fmt_seconds(incident.duration(self.now))} — "
-                f"{describe(incident)}",
-                style=style, no_wrap=True, overflow="ellipsis",
+                f"{describe(incident)}", style, width,
             )
-            status.pad_right(max(0, width - status.cell_len))
-            status.truncate(width, overflow="ellipsis")
-            return status
         stall = self._stall
         if stall is not None:
             style = self._style("flash-on" if flash_phase(self.now) == 0 else "flash-off")
             names = " ↔ ".join(w.name for w in stall.waiters) or "its tasks"
-            status = Text(
+            return self._wrapped(
                 f" NO PROGRESS {fmt_seconds(max(0.0, self.now - stall.since))} — run "
                 f"{stall.run_id}: {names} wait on each other; nothing will wake them",
-                style=style, no_wrap=True, overflow="ellipsis",
+                style, width,
             )
-            status.pad_right(max(0, width - status.cell_len))
-            status.truncate(width, overflow="ellipsis")
-            return status
         slow = self.lag_s >= SLOW_LAG_S
         return Text(
             f"● loop {'slow' if slow else 'responsive'} · lag {fmt_lag(self.lag_s)}",
             self._style("slow" if slow else "calm"), no_wrap=True, overflow="ellipsis",
         )
+
+    def _wrapped(self, text: str, style: Style, width: int) -> Text:
+        """``text`` wrapped at word boundaries to ``width``, each line filled with ``style``
+        (the flash is a block), the last of STATUS_LINES cut with an ellipsis."""
+        # Every line starts one cell in, as the status always did.
+        inner = max(1, width - 1)
+        lines = list(Text(text.lstrip(), style=style).wrap(self.app.console, inner,
+                                                           overflow="fold"))
+        if len(lines) > STATUS_LINES:
+            lines = lines[:STATUS_LINES]
+            lines[-1].append(" …")
+        for line in lines:
+            line.rstrip()
+            line.truncate(inner, overflow="ellipsis")
+            line.pad_left(1)
+            line.truncate(width, overflow="ellipsis")
+            line.pad_right(max(0, width - line.cell_len))
+            line.stylize(style)
+            line.no_wrap = True
+        return Text("\n").join(lines)
 
     def _history(self, width: int, height: int) -> list[Text]:
         """The lines under the status: past incidents, newest first, as many as fit.
@@ -318,24 +358,41 @@ class BlockingAlarm(Widget):
     def render(self) -> RenderableType:
         """The whole alarm as one Text (the screen draws it line by line, see render_line)."""
         width, height = self.content_size
-        return Text("\n").join([self._status(max(1, width)), *self._history(width, height)])
+        status = self._status(max(1, width))
+        rows = len(status.plain.split("\n"))
+        return Text("\n").join([status, *self._history(width, height - rows + 1)])
 
-    def render_line(self, y: int) -> Strip:
-        """Line 0 is the status, drawn on its own so a new lag or phase repaints one line."""
-        width, height = self.size
-        if y == 0:
-            key: tuple[object, ...] = ("status", self._status_key(self._open), width)
-        else:
-            stall = self._stall.stall_id if self._stall is not None else None
-            key = ("history", self.model.incidents_version, self._past, stall, width, height)
+    def _status_strips(self, width: int) -> list[Strip]:
+        """The status's lines (one, or a wrapped incident's few), from cache when drawn before."""
+        key = ("status", self._status_key(self._open), width)
         strips = self._strips.get(key)
         if strips is None:
-            texts = [self._status(max(1, width))] if y == 0 else self._history(width, height)
+            status = self._status(max(1, width))
+            strips = self._strips[key] = Visual.to_strips(
+                self, visualize(self, status), width, len(status.plain.split("\n")),
+                self.visual_style,
+            )
+        self._status_rows = len(strips)
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        """The status first, drawn on its own so a new lag or phase repaints only its lines."""
+        width, height = self.size
+        status = self._status_strips(width)
+        if y < len(status):
+            return status[y]
+        # As many history lines as are left under the status.
+        room = height - len(status) + 1
+        stall = self._stall.stall_id if self._stall is not None else None
+        key = ("history", self.model.incidents_version, self._past, stall, width, room)
+        strips = self._strips.get(key)
+        if strips is None:
+            texts = self._history(width, room)
             strips = self._strips[key] = Visual.to_strips(
                 self, visualize(self, Text("\n").join(texts)), width, len(texts),
                 self.visual_style,
             )
-        index = 0 if y == 0 else y - 1
+        index = y - len(status)
         if index < len(strips):
             return strips[index]
         return Strip.blank(width, self.visual_style.rich_style)

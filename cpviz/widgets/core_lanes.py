@@ -27,7 +27,8 @@ MAX_ROWS = 4
 TICK_S = 0.5
 #: Display seconds between updates of the context-switch rate under the lanes.
 SUBTITLE_EVERY_S = 2.0
-#: Roles shown in the legend (``other`` draws like an unknown owner).
+#: Roles shown in the legend, ``other`` (work of an owner no role names) last. Each has a
+#: solid colour of its own: muted and disabled text both rendered white in the legend.
 LEGEND_ROLES = tuple(r for r in ROLES if r != "other")
 
 #: What a frame's lines depend on besides their row: (width, scroll y, rows per core, last
@@ -51,13 +52,13 @@ class CoreLanes(LineView, can_focus=False):
         overflow-x: hidden;
         & > .core-lanes--label { color: $text-muted; }
         & > .core-lanes--idle { color: $text-disabled; }
-        & > .core-lanes--other { color: $text-disabled; }
+        & > .core-lanes--other { color: ansi_bright_black; }
         & > .core-lanes--loop { color: $primary; }
         & > .core-lanes--thread { color: $accent; }
         & > .core-lanes--process { color: $success; }
         & > .core-lanes--server { color: ansi_bright_magenta; }
         & > .core-lanes--ui { color: ansi_bright_cyan; }
-        & > .core-lanes--probe { color: $text-muted; }
+        & > .core-lanes--probe { color: ansi_bright_yellow; }
     }
     """
 
@@ -157,7 +158,7 @@ class CoreLanes(LineView, can_focus=False):
     # -- drawing --------------------------------------------------------------------------------
 
     def _role_style(self, role: str | None) -> Style:
-        return self._style(role if role in ROLES and role != "other" else "idle")
+        return self._style(role if role in ROLES else "idle")
 
     def render_line(self, y: int) -> Strip:
         width, height = self._content_size()

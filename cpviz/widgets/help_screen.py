@@ -23,7 +23,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("n  N", "paused or replaying: jump to the next / previous freeze or stall"),
     ("<  >  g", "replaying: slower / faster (¼× to 8×), and seek to a typed moment"),
     ("+  =  -", "zoom the timeline in (shorter window) and out"),
-    ("↑ ↓ PgUp PgDn", "scroll the task rows of the timeline (when it has focus), or use the mouse"),
+    ("↑ ↓ PgUp PgDn", "scroll the task rows of the timeline, or use the mouse"),
     ("o", "show or hide your program's own output (cpviz -- python app.py)"),
     ("?", "show or hide this help"),
     ("q  ctrl+c", "quit: stops every run and releases threads and processes"),

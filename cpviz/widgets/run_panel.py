@@ -73,6 +73,45 @@ def results_table(results: list[RunResult]) -> Table:
     return table
 
 
+#: The figures under their full names, each as wide as its header or its widest value.
+FIGURES = (("wall", 7), ("CPU", 7), ("parallelism", 11), ("speedup", 7), ("freezes", 7))
+#: Cells the full layout needs: the figures, then the outcome (at most six letters).
+FULL_W = sum(w + 1 for _, w in FIGURES) + len("outcome")
+
+
+def results_full(results: list[RunResult]) -> Text:
+    """The last runs, each its name on a line and its figures under full headers.
+
+    A panel too narrow for a name and every figure on one line cut the values and shortened
+    the headers to "par spd inc"; two lines per run keep both whole at 120 columns.
+    """
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for name, w in FIGURES:  # words apart from their padding, as the values below
+        out.append(" " * (w - len(name)))
+        out.append(name, "dim")
+        out.append(" ")
+    out.append("outcome", "dim")
+    for r in results:
+        values = (
+            fmt_seconds(r.wall_s).replace(" ", ""),
+            fmt_seconds(r.cpu_s).replace(" ", ""),
+            f"{r.parallelism:.2f}×",
+            "—" if r.speedup is None else f"{r.speedup:.1f}×",
+            str(len(r.incidents)),
+        )
+        end = outcome_word(r.outcome)
+        out.append(f"\n{r.workload}:{r.mode}", Style(bold=True))
+        out.append("\n")
+        for value, (_, w) in zip(values, FIGURES, strict=True):
+            # Padding styled apart from the value, so an SVG export places each value at its
+            # own x: a run holding "×" or "—" drifts off the grid under a fallback font.
+            out.append(" " * (w - len(value)), "dim")
+            out.append(value)
+            out.append(" ", "dim")
+        out.append(end, "red" if end == "fail" else "")
+    return out
+
+
 def progress_line(run: RunView, now: float) -> Text:
     """``workload:mode  ██████░░░░  23/40`` drawn with Rich, so nothing animates on its own."""
     text = Text(no_wrap=True, overflow="ellipsis")
@@ -172,7 +211,9 @@ class RunPanel(VerticalScroll, can_focus=False):
         elapsed = tuple(
             round(now - r.start, 1) for r in model.runs.values() if r.end is None and r.total <= 0
         )
-        key = (choices, selected, model.runs_version, model.dropped, elapsed)
+        # The width too: the results' layout depends on it.
+        key = (choices, selected, model.runs_version, model.dropped, elapsed,
+               self.size.width)
         if key != self._key:
             self._key = key
             self._update_all()
@@ -188,11 +229,15 @@ class RunPanel(VerticalScroll, can_focus=False):
         """
         if not self.is_mounted or self._shown.get(widget_id) == signature:
             return
+        # Gone while the app shuts down (a resize then still reaches show): nothing to update.
+        static = next(self.query(f"#{widget_id}").results(Static), None)
+        if static is None:
+            return
         self._shown[widget_id] = signature
         same_height = lines is not None and self._lines.get(widget_id) == lines
         if lines is not None:
             self._lines[widget_id] = lines
-        self.query_one(f"#{widget_id}", Static).update(content, layout=not same_height)
+        static.update(content, layout=not same_height)
 
     def _update_all(self) -> None:
         if not self.is_mounted:
@@ -209,7 +254,9 @@ class RunPanel(VerticalScroll, can_focus=False):
             explain = Text()
             explain.append(f"{choice.info.title}: ", Style(bold=True))
             explain.append(choice.info.explanation)
-            explain.append(f"\nm cycles modes: {modes}", Style(dim=True))
+            # While it runs, a new mode waits for the next start: the label says so.
+            later = " for the next run" if choice.running else ""
+            explain.append(f"\nm cycles modes{later}: {modes}", Style(dim=True))
             if choice.live:
                 keys = ("[ ]", "{ }")
                 explain.append(
@@ -220,7 +267,8 @@ class RunPanel(VerticalScroll, can_focus=False):
                     ),
                     Style(bold=True),
                 )
-            self._set("explain", (choice.info, choice.mode, choice.live), explain)
+            self._set("explain", (choice.info, choice.mode, choice.live, choice.running),
+                      explain)
         else:
             self._set("explain", None, "no workloads")
 
@@ -239,11 +287,14 @@ class RunPanel(VerticalScroll, can_focus=False):
 
         results = list(self.model.results)[-RESULTS_SHOWN:]
         results_sig = tuple(results)
-        if results:
-            self._set("results", results_sig, results_table(results))
+        if results and width >= FULL_W:
+            self._set("results", (results_sig, True), results_full(results))
+        elif results:
+            self._set("results", (results_sig, False), results_table(results))
         else:
             self._set("results", results_sig, Text("no results yet", "dim"))
 
         dropped = self.model.dropped
-        self.query_one("#dropped").display = dropped > 0
+        for static in self.query("#dropped"):
+            static.display = dropped > 0
         self._set("dropped", dropped, f"dropped {dropped} events (the stream was full)")

@@ -270,8 +270,14 @@ class Timeline(LineView):
             )
             segments = [label]
             for is_frozen, run in _runs(frozen):
-                glyph = STATE_LOOK[State.FROZEN][0] if is_frozen else " "
-                segments.append(Segment(glyph * run, self._style("frozen")))
+                # Gaps get their own style: a gap merged into the glyphs' segment becomes one
+                # SVG text run, which a renderer whose space and block widths differ stretches
+                # off the grid (the frozen row drifted from the task rows in screenshots).
+                if is_frozen:
+                    segments.append(Segment(STATE_LOOK[State.FROZEN][0] * run,
+                                            self._style("frozen")))
+                else:
+                    segments.append(Segment(" " * run, self._style("none")))
             strip = Strip(segments).crop_extend(0, width, None)
         elif info is not None:
             strip = self._task_line(info, ncols, t0, t1, width)
@@ -303,12 +309,19 @@ class Timeline(LineView):
         # Scaled to the busiest column in the window, so ten tasks and ten thousand both read.
         peak = max(values, default=0)
         current = values[-1] if values else 0
-        label = f"{name:<6}{fmt_count(current):>6}  "
-        style = self._style(state)
-        chars = [" " if v == 0 else level_glyph(v / peak) for v in values]
-        return Strip(
-            [Segment(label, self._style("label")), Segment("".join(chars), style)]
-        ).crop_extend(0, width, None)
+        # As wide as every other row's label, so the band's columns are the rows' columns.
+        label = f"{name:<6}{fmt_count(current):>{LABEL_W - 8}}  "
+        style, gap = self._style(state), self._style("none")
+        segments = [Segment(label, self._style("label"))]
+        start = 0  # gaps in a segment apart from the glyphs, as in the frozen row
+        for busy, run in _runs([v > 0 for v in values]):
+            chunk = values[start : start + run]
+            start += run
+            if busy:
+                segments.append(Segment("".join(level_glyph(v / peak) for v in chunk), style))
+            else:
+                segments.append(Segment(" " * run, gap))
+        return Strip(segments).crop_extend(0, width, None)
 
     def _task_line(self, info: TaskInfo, ncols: int, t0: float, t1: float, width: int) -> Strip:
         states = self.model.task_states(info, t0, t1, ncols)

@@ -283,9 +283,8 @@ async def test_alarm_names_the_culprit_and_flashes_with_the_display_clock() -> N
         assert isinstance(first, Text)
         status = first.plain.splitlines()[0]
         assert "LOOP FROZEN 0.70 s" in status
-        assert "cpviz/workloads/blocking.py:57 in waiter()" in status
+        assert "time.sleep at cpviz/workloads/blocking.py:57 in waiter()" in status
         assert "time.sleep(block_s)" in status
-        assert "[blocking call: time.sleep]" in status
         clock.advance(0.25)  # one flash phase later
         app._frame()
         second = alarm.render()

@@ -4,6 +4,7 @@ pinning and the tenth workload key. Scripted events, a manual clock and a record
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Static
 
 from cpviz.app import CpvizApp, live_step
 from cpviz.engine.clock import ManualClock
@@ -158,3 +159,40 @@ def test_live_steps_are_small_over_small_ranges_and_double_over_large_ones() -> 
     assert live_step(2, 1, 64, +1) == 3 and live_step(1, 1, 64, -1) == 1
     assert live_step(16, 1, 4096, +1) == 32 and live_step(16, 1, 4096, -1) == 8
     assert live_step(4096, 1, 4096, +1) == 4096
+
+
+def notes(app: CpvizApp) -> list[str]:
+    """The notifications shown so far, oldest first."""
+    return [n.message for n in app._notifications]
+
+
+async def test_curly_brackets_say_the_buffer_size_they_set() -> None:
+    app, _ = make(3.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("right_curly_bracket")  # not running: for the next run
+        assert notes(app)[-1] == "buffer = 32 for the next run"
+        await pilot.press("1", "left_curly_bracket")
+        assert notes(app)[-1] == "buffer = 16 now"
+        for _ in range(5):
+            await pilot.press("left_curly_bracket")
+        assert notes(app)[-1] == "buffer = 1, the least it can be"
+
+
+async def test_r_on_a_workload_with_no_real_mode_says_so() -> None:
+    app, _ = make(3.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        assert notes(app)[-1].startswith("pipeline has no real mode")
+
+
+async def test_m_during_a_run_says_the_new_mode_is_for_the_next_run() -> None:
+    app, controller = make(3.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m")  # nothing running: the listing says it all
+        assert not notes(app)
+        await pilot.press("1", "m")
+        assert notes(app)[-1] == "pipeline: the next run uses steady; the one going keeps its mode"
+        started = [c for c in controller.calls if c[0] == "start"]
+        assert [c[2] for c in started] == ["burst"]
+        explain = app.runs.query_one("#explain", Static)
+        assert "m cycles modes for the next run: [steady] burst" in str(explain.render())

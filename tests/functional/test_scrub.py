@@ -7,6 +7,7 @@ import pytest
 from cpviz.app import CpvizApp
 from cpviz.screenshot import replay_app
 from cpviz.widgets import BlockingAlarm
+from cpviz.widgets._format import fmt_seconds
 from cpviz.widgets.seek_screen import SeekScreen, parse_position
 from tests.paths import FIXTURES
 from tests.scripted import FREEZES, make_app
@@ -102,3 +103,41 @@ def test_seek_positions_parse_or_say_what_is_accepted() -> None:
         parse_position("soon", 10)
     with pytest.raises(ValueError, match=r"outside the recording: 0 to 10\.0 s"):
         parse_position("11", 10)
+
+
+async def test_paused_back_label_counts_from_the_moment_paused_and_shrinks_going_forward() -> None:
+    """The live present runs on while paused; the label counts from where the view stopped."""
+    app, clock, _ = make_app(AFTER_FREEZES)
+    async with app.run_test(size=SIZE) as pilot:
+        app._frame()
+        step = app.window_s / 10
+        await pilot.press("space", "left", "left", "left")
+        assert f"{fmt_seconds(3 * step)} back" in str(app.sub_title)
+        clock.advance(5.0)  # the live session moves on underneath
+        app._frame()
+        await pilot.press("right")
+        assert f"{fmt_seconds(2 * step)} back" in str(app.sub_title)
+        await pilot.press("right", "right")
+        assert "back" not in str(app.sub_title) and "PAUSED" in str(app.sub_title)
+
+
+async def test_arrows_and_page_keys_scroll_the_timeline_without_focusing_it() -> None:
+    app = replay_app(FIXTURES / "io.jsonl.gz", "mid")
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(2):
+            app._frame()
+            await pilot.pause()
+        timeline = app.timeline
+        assert timeline.max_scroll_y > 0 and not timeline.has_focus
+        await pilot.press("down", "down")
+        assert timeline.scroll_offset.y == 2
+        await pilot.press("pagedown")
+        assert timeline.scroll_offset.y > 2
+        await pilot.press("up")
+        paged = timeline.scroll_offset.y
+        await pilot.press("pageup")
+        assert 0 <= timeline.scroll_offset.y < paged
+        assert not timeline.has_focus
+        at = timeline.scroll_offset.y
+        await pilot.press("question_mark", "down", "pagedown")  # help is on top: its keys
+        assert timeline.scroll_offset.y == at

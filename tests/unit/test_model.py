@@ -84,3 +84,23 @@ def test_a_runs_steps_are_counted_even_for_tasks_whose_rows_were_pruned() -> Non
     assert len(model.tasks) <= 10
     result = model.runs[1].result
     assert result is not None and result.tasks == 50 and result.steps == 100
+
+
+def test_a_freeze_and_the_step_that_caused_it_fall_in_the_same_columns() -> None:
+    """The frozen row and a task row map time to columns alike: the blocking step's columns
+    are exactly the frozen row's, in any window that holds them."""
+    model = Model(cores=2)
+    model.apply([
+        TaskSpawn(0.0, 11, "blocker", 0, 0),
+        TaskStep(11, 0.52, 0.52, 0.78),  # the blocking step
+        IncidentStart(0.62, 1, 0.52, None, None),
+        IncidentEnd(0.80, 1, 0.26),
+    ])
+    for t0, t1, ncols in ((0.0, 1.0, 10), (0.03, 1.03, 97), (-4.0, 1.0, 102)):
+        frozen = model.frozen_columns(t0, t1, ncols, t1)
+        # Outside the step the task waits (or is not born yet); inside, it runs, or shows
+        # frozen where the step covers only an edge of the column.
+        states = model.task_states(model.tasks[11], t0, t1, ncols)
+        ran = [s not in (State.WAITING, State.NONE) for s in states]
+        assert any(frozen)
+        assert frozen == ran, (t0, t1, ncols)
