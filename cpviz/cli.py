@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from cpviz import __version__
-from cpviz.crash import EXIT_CRASH, report, screen_status
+from cpviz.crash import EXIT_CRASH, report
 from cpviz.engine.errors import CpvizError, UsageError
 from cpviz.engine.recording import DEFAULT_MAX_MB
 from cpviz.record_cli import add_commands, finish_recording, megabytes, start_recording
@@ -693,35 +693,11 @@ def cmd_tui(args: argparse.Namespace) -> int:
             "the live screen needs an interactive terminal; for scripts use 'cpviz run "
             "WORKLOAD --json'"
         )
-    from cpviz.app import CpvizApp
     from cpviz.engine.observed import ObservedController
-    from cpviz.engine.source import LiveSource
+    from cpviz.live import run_live
 
     lab = _lab(args, workloads, user=user)
-    recorder = start_recording(args, lab, args.argv)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        lab.start()
-        app = CpvizApp(
-            LiveSource(lab.stream, lab.cores),
-            ObservedController(lab),
-            fps=args.fps,
-            start=start,
-            start_settings=settings,
-            recording=(lambda: recorder.status) if recorder is not None else None,
-        )
-
-        def on_term(signum: int, frame: object) -> None:
-            # From the app's own thread: quit as q does (observed side first, then the screen).
-            app.call_later(app.action_quit)
-
-        signal.signal(signal.SIGTERM, on_term)
-        app.run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        lab.close()
-        finish_recording(recorder, lab)
-    return screen_status(app)
+    return run_live(args, lab, ObservedController, start=start, start_settings=settings)
 
 
 def entry() -> None:

@@ -257,34 +257,12 @@ def cmd_run_program(args: Any, words: Sequence[str], print_result: Any) -> int:
 
 def cmd_tui_program(args: Any, words: Sequence[str]) -> int:
     """``cpviz -- python app.py args…``: the live screen on the program as it runs."""
-    from cpviz.app import CpvizApp
     from cpviz.engine.observed import ProgramController
-    from cpviz.engine.source import LiveSource
-    from cpviz.record_cli import finish_recording, start_recording
+    from cpviz.live import run_live
 
     program = resolve(words, getattr(args, "python", None))
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("the live screen needs an interactive terminal; for scripts use "
                          "'cpviz run --json -- python app.py'")
-    lab = make_lab(args, program, headless=False, output=None)
-    recorder = start_recording(args, lab, args.argv)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        lab.start()
-        app = CpvizApp(
-            LiveSource(lab.stream, lab.cores),
-            ProgramController(lab),
-            fps=args.fps,
-            recording=(lambda: recorder.status) if recorder is not None else None,
-        )
-
-        def on_term(signum: int, frame: object) -> None:
-            app.call_later(app.action_quit)
-
-        signal.signal(signal.SIGTERM, on_term)
-        app.run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        lab.close()
-        finish_recording(recorder, lab)
-    return app.return_code or 0
+    return run_live(args, make_lab(args, program, headless=False, output=None),
+                    ProgramController)

@@ -688,32 +688,3 @@ class _RunPool:
                     async def one() -> None:
                         seen.add(await self.call(ready_pid, 0.02))
                     tg.start_soon(one)
-
-
-class LabController:
-    """An in-process lab as the UI's :class:`~cpviz.engine.source.Controller` (tests use it)."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-
-    def workloads(self) -> Sequence[WorkloadInfo]:
-        return self.lab.workloads()
-
-    def start(self, key: str, mode: str, params: dict[str, Any]) -> int:
-        return self.lab.launch(key, mode, params)
-
-    def stop(self, key: str) -> None:
-        self.lab.stop(key)
-
-    def adjust(self, key: str, name: str, value: Any) -> Any:
-        return self.lab.adjust(key, name, value)
-
-    def pin(self, cores: int | None) -> int | None:
-        return self.lab.pin(cores)
-
-    def running(self) -> set[str]:
-        return self.lab.running()
-
-    def close(self) -> None:
-        self.lab.close()
-
