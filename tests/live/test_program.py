@@ -69,9 +69,11 @@ def test_a_program_that_raises_reports_its_exception_and_last_frames() -> None:
 def test_a_pools_workers_are_the_programs_processes() -> None:
     result, _err = _run("--", sys.executable, str(PROGRAMS / "pool_script.py"))
     assert result["outcome"] == "completed"
-    # Eight jobs of 0.4 s on two worker processes: more than one core's worth, counted from
-    # the observed tree (the workers included), not from cpviz.
-    assert result["cpu_s"] > result["wall_s"]
+    # Eight jobs spinning 0.4 s each, in two worker processes: their CPU is counted with the
+    # program's (the observed tree, workers included). The program's own process, which only
+    # waits in Pool.map, uses well under a tenth of a second; the workers, seconds (at least a
+    # good part of that on a machine busy with other work).
+    assert result["cpu_s"] > 0.5
 
 
 def test_ctrl_c_stops_a_server_and_still_reports_what_it_measured() -> None:
