@@ -190,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             f"workloads: {names}. Examples: 'cpviz --start cpu:processes', "
-            "'cpviz run io --mode concurrent --set n=1000 --json', 'cpviz list'."
+            "'cpviz run io --mode concurrent --set n=1000 --json', 'cpviz list'. Your own "
+            "program, as you run it: 'cpviz -- python app.py args' (the screen) or 'cpviz run "
+            "--json -- python app.py args' (headless)."
         ),
     )
     parser.add_argument("--version", action="version", version=f"cpviz {__version__}")
@@ -200,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         parents=_globals_for("run"),
         help="run one workload without the screen and print what it measured",
-        description="Run one workload headless, with every probe on, and print its result.",
+        description=(
+            "Run one workload headless, with every probe on, and print its result; or your "
+            "program as you run it, after '--' (cpviz run [options] -- python app.py args)."
+        ),
     )
     run.add_argument(
         "workload", nargs="?",
