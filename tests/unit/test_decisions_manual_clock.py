@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from array import array
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, cast
-
-import pytest
 
 from cpviz.agent.progress import ProgressDetector
 from cpviz.agent.tracer import Tracer
@@ -273,21 +271,6 @@ class _FakeTracer:
         i = (self.written & (self.capacity - 1)) * 4
         self._buf[i : i + 4] = array("d", [id(task), end, end, end])
         self.written += 1
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """A loop that never runs on its own: the test steps it, and never past a real timer."""
-    loop = asyncio.new_event_loop()
-    try:
-        yield loop
-    finally:
-        tasks = asyncio.all_tasks(loop)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.close()
 
 
 def _settle(loop: asyncio.AbstractEventLoop) -> None:

@@ -87,21 +87,6 @@ class _Program:
         return self.sleeps_outside
 
 
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """A loop the test steps itself; timers are set far beyond the test's real duration."""
-    loop = asyncio.new_event_loop()
-    try:
-        yield loop
-    finally:
-        tasks = asyncio.all_tasks(loop)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.close()
-
-
 def _spawn(
     loop: asyncio.AbstractEventLoop, ring: _Ring, coro: Coroutine[Any, Any, None], name: str
 ) -> asyncio.Task[None]:
