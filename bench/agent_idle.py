@@ -29,6 +29,7 @@ from collections import defaultdict
 import psutil
 from _common import IdleProcess, end_on_sigterm, leftovers, log, spread
 
+from cpviz.engine import procfs
 from cpviz.engine.events import CoreSample, Event
 from cpviz.engine.model import Model
 from cpviz.engine.observed import ObservedLab
@@ -43,11 +44,8 @@ SETTLE_S = 1.0
 
 def _schedstat(pid: int, tid: int) -> float | None:
     """On-CPU seconds of one thread from the scheduler's own books (nanoseconds), or None."""
-    try:
-        with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as fh:
-            return int(fh.read().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
+    books = procfs.schedstat(f"/proc/{pid}/task/{tid}/schedstat")
+    return None if books is None else books[0]
 
 
 def thread_cpu(pid: int) -> dict[int, float]:

@@ -19,6 +19,7 @@ from typing import Protocol
 import psutil
 
 from cpviz.agent.watchdog import classify
+from cpviz.engine import procfs
 
 #: A thread or process "ran" when it used at least this share of one check period since it
 #: was last read (however long ago that was: a stale reading errs towards "ran", so late, never
@@ -40,34 +41,18 @@ class Program(Protocol):
         """Whether a thread of the program sleeps on the world outside (a timer, I/O)."""
 
 
-def _read(path: str) -> bytes | None:
-    """A small /proc file's bytes (three syscalls, no buffering), or None when it is gone."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, 4096)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
-
-_TICK_S = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 
 
 def _task_cpu(task_dir: str) -> float | None:
     """CPU seconds of one thread: ``schedstat`` (ns), else ``stat`` (clock ticks)."""
-    data = _read(task_dir + "/schedstat")
-    if data:
+    books = procfs.schedstat(task_dir + "/schedstat")
+    if books is not None:
+        return books[0]
+    fields = procfs.stat_fields(task_dir + "/stat")
+    if fields:
         with contextlib.suppress(ValueError, IndexError):
-            return int(data.split()[0]) / 1e9
-    data = _read(task_dir + "/stat")
-    if data:
-        with contextlib.suppress(ValueError, IndexError):
-            fields = data[data.rindex(b")") + 2 :].split()
-            return (int(fields[11]) + int(fields[12])) * _TICK_S  # utime, stime
+            return (int(fields[11]) + int(fields[12])) / procfs.CLK_TCK  # utime, stime
     return None
 
 
@@ -159,7 +144,7 @@ class ProgramView:
         outside: list[int] = []
         for tid in tids:
             if tid.isdigit() and int(tid) not in skip:
-                where = (_read(f"{root}/{tid}/wchan") or b"").strip()
+                where = (procfs.read(f"{root}/{tid}/wchan") or b"").strip()
                 if where not in (b"", b"0") and b"futex" not in where:
                     outside.append(int(tid))
         if not outside:
@@ -258,7 +243,7 @@ class ProgramView:
     def _children(self, pid: int, tids: Iterable[str]) -> list[int]:
         out: list[int] = []
         for tid in tids:
-            data = _read(f"{self._proc}/{pid}/task/{tid}/children")
+            data = procfs.read(f"{self._proc}/{pid}/task/{tid}/children")
             if data:
                 out.extend(int(child) for child in data.split())
         return out

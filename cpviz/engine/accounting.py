@@ -16,18 +16,14 @@ from collections.abc import Iterable
 
 import psutil
 
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+from cpviz.engine import procfs
+
 _PROC = os.path.isdir("/proc/self/task")
 
 
 def _stat_fields(pid: int) -> list[bytes] | None:
     """Fields of ``/proc/<pid>/stat`` after the command name (state is field 0)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return None
-    return raw[raw.rfind(b")") + 2 :].split()
+    return procfs.stat_fields(f"/proc/{pid}/stat")
 
 
 def children(pid: int) -> list[int]:
@@ -69,7 +65,7 @@ def process_cpu(pid: int) -> float:
         if fields is None:
             return 0.0
         try:
-            return sum(int(f) for f in fields[11:15]) / _CLK_TCK
+            return sum(int(f) for f in fields[11:15]) / procfs.CLK_TCK
         except (IndexError, ValueError):
             return 0.0
     try:

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from cpviz.engine import procfs
 from cpviz.engine.clock import Clock
 from cpviz.engine.events import CoreSample, IncidentEnd, IncidentStart, ThreadAt
 
@@ -70,24 +71,9 @@ class Totals:
     others: dict[int, float] = field(default_factory=dict)
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as fh:
-            return fh.read()
-    except OSError:
-        return None
-
-
 def _schedstat(pid: int, tid: int) -> tuple[float, float] | None:
     """(seconds on a CPU, seconds waiting for one) of a thread so far."""
-    text = _read(f"/proc/{pid}/task/{tid}/schedstat")
-    if text is None:
-        return None
-    parts = text.split()
-    try:
-        return int(parts[0]) / 1e9, int(parts[1]) / 1e9
-    except (IndexError, ValueError):
-        return None
+    return procfs.schedstat(f"/proc/{pid}/task/{tid}/schedstat")
 
 
 def supported() -> bool:
@@ -159,11 +145,12 @@ class LoopSampler:
         if loop is None:
             self._last = None
             return
-        wchan = _read(f"/proc/{pid}/task/{loop_tid}/wchan") or ""
-        stat = _read(f"/proc/{pid}/task/{loop_tid}/stat") or ""
+        wchan = (procfs.read(f"/proc/{pid}/task/{loop_tid}/wchan") or b"").decode(
+            "ascii", "replace")
+        state = procfs.stat_fields(f"/proc/{pid}/task/{loop_tid}/stat") or [b""]
         # R: running or runnable. schedstat adds run delay only once the thread gets a CPU,
         # so a thread starved right now shows as R with no run time and no delay yet.
-        runnable = stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "R"
+        runnable = state[0] == b"R"
         others: dict[int, float] = {}
         try:
             tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]

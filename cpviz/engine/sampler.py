@@ -22,24 +22,20 @@ from dataclasses import dataclass
 
 import psutil
 
+from cpviz.engine import procfs
 from cpviz.engine.clock import Clock
 from cpviz.engine.events import CoreSample, Event, Placement, Role
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def read_thread_stat(tid: int, pid: int = 0) -> tuple[int, float] | None:
     """(last CPU, CPU seconds) of thread ``tid`` of process ``pid`` (0: this one), or None
     where unavailable."""
-    try:
-        with open(f"/proc/{pid or 'self'}/task/{tid}/stat", "rb") as fh:
-            raw = fh.read()
-    except OSError:
+    rest = procfs.stat_fields(f"/proc/{pid or 'self'}/task/{tid}/stat")
+    if rest is None:
         return None
-    rest = raw[raw.rfind(b")") + 2 :].split()
     try:
         ticks = int(rest[11]) + int(rest[12])
-        return int(rest[36]), ticks / _CLK_TCK
+        return int(rest[36]), ticks / procfs.CLK_TCK
     except (IndexError, ValueError):
         return None
 
