@@ -35,6 +35,7 @@ from cpviz.agent.pools import Pools, call_in, end_pool, new_pool, ready_pid
 from cpviz.agent.progress import ProgressDetector
 from cpviz.agent.tracer import RUN_ID, Tracer
 from cpviz.agent.watchdog import Watchdog
+from cpviz.engine.affinity import pinned_cpus
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.contract import (
     Measurement,
@@ -68,19 +69,6 @@ DISPATCH_TASK = "cpviz:dispatch"
 #: Called on the loop thread the moment a run starts (before its clock starts) and ends (after
 #: its clock stops), so the viewer can read the observed process's CPU from outside right then.
 Mark = Callable[[str, int], None]
-
-
-def affinity_supported() -> bool:
-    """Whether this platform lets cpviz pin the lab to a set of cores."""
-    return hasattr(os, "sched_setaffinity")
-
-
-def pinned_cpus(cores: int) -> set[int]:
-    """The first ``cores`` CPUs this process may run on (raises ValueError when too many)."""
-    allowed = sorted(os.sched_getaffinity(0))
-    if not 1 <= cores <= len(allowed):
-        raise ValueError(f"--cores must be from 1 to {len(allowed)}, got {cores}")
-    return set(allowed[:cores])
 
 
 def describe_error(exc: BaseException) -> str:
@@ -157,11 +145,6 @@ class Lab:
         #: CPUs the lab and its workers are pinned to, or None when not pinned.
         self.pinned: set[int] | None = None
         if pin_cores is not None:
-            if not affinity_supported():
-                raise ValueError(
-                    "--cores needs CPU affinity, which this platform does not offer "
-                    "(Linux and Windows have it; macOS does not)"
-                )
             self.pinned = pinned_cpus(pin_cores)
         #: What this lab offers; passed in, so the lab never imports the catalogue.
         self._workloads = tuple(workloads)
@@ -308,13 +291,9 @@ class Lab:
         pools pass it to their workers. Returns the number of cores the lab may now use, or
         None when unpinned. Raises ValueError where the platform has no CPU affinity.
         """
-        if not affinity_supported():
-            raise ValueError(
-                "pinning needs CPU affinity, which this platform does not offer "
-                "(Linux and Windows have it; macOS does not)"
-            )
-        allowed = sorted(os.sched_getaffinity(0)) if cores is None else None
-        cpus = set(allowed) if allowed is not None else pinned_cpus(cores or 1)
+        cpus = pinned_cpus(cores or 1, "pinning")
+        if cores is None:
+            cpus = set(os.sched_getaffinity(0))
         self.pinned = None if cores is None else cpus
         self.pools.cpus = None if cores is None else sorted(cpus)
         for tid, _name, role in thread_roles(self._loop_tid):

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from cpviz.engine import accounting
+from cpviz.engine.affinity import pinned_cpus
 from cpviz.engine.causes import Classifier, LoopSampler
 from cpviz.engine.clock import MonotonicClock
 from cpviz.engine.contract import Workload, WorkloadError, WorkloadInfo
@@ -97,13 +98,6 @@ def describe_status(status: int) -> str:
     return f"exited with status {status}"
 
 
-def _pinned_count(cores: int) -> set[int]:
-    allowed = sorted(os.sched_getaffinity(0))
-    if not 1 <= cores <= len(allowed):
-        raise ValueError(f"--cores must be from 1 to {len(allowed)}, got {cores}")
-    return set(allowed[:cores])
-
-
 @dataclass
 class _Run:
     run_id: int
@@ -167,12 +161,7 @@ class ObservedLab:
         #: CPUs the observed side is pinned to, or None when not pinned.
         self.pinned: set[int] | None = None
         if pin_cores is not None:
-            if not hasattr(os, "sched_setaffinity"):
-                raise ValueError(
-                    "--cores needs CPU affinity, which this platform does not offer "
-                    "(Linux and Windows have it; macOS does not)"
-                )
-            self.pinned = _pinned_count(pin_cores)
+            self.pinned = pinned_cpus(pin_cores)
         self._workloads = {w.key: w for w in workloads}
         self._order = tuple(workloads)
         self._config: dict[str, Any] = {
@@ -619,12 +608,8 @@ class ObservedLab:
         return parsed
 
     def pin(self, cores: int | None) -> int | None:
-        if not hasattr(os, "sched_setaffinity"):
-            raise ValueError(
-                "pinning needs CPU affinity, which this platform does not offer "
-                "(Linux and Windows have it; macOS does not)"
-            )
-        self.pinned = None if cores is None else _pinned_count(cores)
+        checked = pinned_cpus(cores or 1, "pinning")
+        self.pinned = None if cores is None else checked
         self._send({"op": "pin", "cores": cores})
         return None if self.pinned is None else len(self.pinned)
 
