@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from cpviz import __version__
-from cpviz.crash import EXIT_CRASH, report
+from cpviz.crash import (
+    EXIT_CRASH,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    Terminated,
+    report,
+    terminate,
+)
 from cpviz.engine.errors import CpvizError, UsageError
 from cpviz.engine.recording import DEFAULT_MAX_MB
 from cpviz.record_cli import add_commands, finish_recording, megabytes, start_recording
@@ -33,9 +40,6 @@ if TYPE_CHECKING:
     from cpviz.engine.observed import ObservedLab
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-#: 128 + SIGTERM, as shells report a program that SIGTERM ended.
-EXIT_TERMINATED = 143
 
 
 class _Parser(argparse.ArgumentParser):
@@ -420,14 +424,6 @@ def _lab(
         raise UsageError(str(exc)) from None
 
 
-class _Terminated(Exception):
-    """SIGTERM: end like Ctrl+C, so the observed side is stopped and the terminal restored."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise _Terminated
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     if args.program is not None:
         if args.workload is not None:
@@ -456,7 +452,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     interrupted: int | None = None
     previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     result = None
     try:
         lab.start()
@@ -467,7 +463,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = _run_one(lab, model, workload, run_mode, run_params)
     except KeyboardInterrupt:
         interrupted = EXIT_INTERRUPTED
-    except _Terminated:
+    except Terminated:
         interrupted = EXIT_TERMINATED
     finally:
         lab.close()

@@ -18,6 +18,19 @@ from typing import Any
 
 #: Exit status of a crash (bad input is 2; an interrupt 130).
 EXIT_CRASH = 1
+#: Exit statuses as shells report them: 128 + SIGINT (Ctrl+C), 128 + SIGTERM.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(Exception):
+    """SIGTERM, raised in the main thread so a command ends as after Ctrl+C: every run
+    stopped, the observed side gone, the terminal restored, and what was measured said."""
+
+
+def terminate(signum: int, frame: object) -> None:
+    """The SIGTERM handler that raises :class:`Terminated`."""
+    raise Terminated
 
 
 def report(error: BaseException) -> str:

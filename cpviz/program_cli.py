@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from cpviz.crash import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, terminate
 from cpviz.engine.errors import UsageError
 
 if TYPE_CHECKING:
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
 MIN_PYTHON = (3, 11)
 #: How long a program gets to end after Ctrl+C or --duration before it is killed.
 GRACE_S = 10.0
-#: Exit statuses: interrupted (128 + SIGINT) and terminated (128 + SIGTERM).
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 #: ``cpviz run`` options that take a value (the short form's script is the first other word).
 VALUED = frozenset({"--mode", "--set", "--record", "--record-max-mb", "--threshold-ms",
                     "--sample-hz", "--cores", "--duration", "--output", "--python"})
@@ -136,14 +134,6 @@ def _check_module(python: str, module: str) -> None:
         raise UsageError(f"no module named {module!r} for {python}")
 
 
-class _Terminated(Exception):
-    """SIGTERM for cpviz: pass it on to the program as its interrupt, then report."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise _Terminated
-
-
 def run_program(lab: ObservedLab, model: Model, duration: float | None) -> tuple[dict[str, Any],
                                                                                 int | None]:
     """Run the program to its end, Ctrl+C or ``duration``; its result and how it was cut short
@@ -153,7 +143,7 @@ def run_program(lab: ObservedLab, model: Model, duration: float | None) -> tuple
     cut: int | None = None
     previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     try:
         try:
             finish(lab, model, 1, timeout=duration, stop=False)
@@ -161,13 +151,13 @@ def run_program(lab: ObservedLab, model: Model, duration: float | None) -> tuple
             cut = 0  # --duration: the program is asked to stop like Ctrl+C would
         except KeyboardInterrupt:
             cut = EXIT_INTERRUPTED
-        except _Terminated:
+        except Terminated:
             cut = EXIT_TERMINATED
         if cut is not None:
             lab.interrupt()
             try:
                 finish(lab, model, 1, timeout=GRACE_S, stop=False)
-            except (RunTimeout, KeyboardInterrupt, _Terminated):
+            except (RunTimeout, KeyboardInterrupt, Terminated):
                 lab.close()  # it would not stop: the run ends as killed
                 model.apply(lab.stream.drain())
     finally:
