@@ -8,13 +8,13 @@ cannot tell a thread that is running from one that waits for the GIL or for a CP
 * ``/proc/<pid>/task/<tid>/wchan`` names where a sleeping thread sleeps: a futex is CPython's
   GIL (or a lock), anything else a blocking call such as ``select`` or ``nanosleep``.
 
-:class:`LoopSampler` reads those for the observed loop thread, and the CPU of the program's
-other threads, about a hundred times a second while runs are going, from the viewer's own
-thread, so it never takes the observed interpreter's GIL. :func:`classify` then splits a freeze
-into the time the loop's own code held it (``blocking``), waited on the GIL while other threads
-ran Python (``gil``), waited for a CPU (``cpu``) and spent collecting garbage (``gc``), names the
-biggest, and says what was behind it. Where the platform cannot tell, the cause is ``unknown``:
-it is never guessed.
+:class:`LoopSampler` keeps those for the observed loop thread, and the CPU of the program's
+other threads, as the OS rows' sampler reads them about a hundred times a second while runs are
+going, from the viewer's own thread, so it never takes the observed interpreter's GIL.
+:func:`classify` then splits a freeze into the time the loop's own code held it (``blocking``),
+waited on the GIL while other threads ran Python (``gil``), waited for a CPU (``cpu``) and spent
+collecting garbage (``gc``), names the biggest, and says what was behind it. Where the platform
+cannot tell, the cause is ``unknown``: it is never guessed.
 """
 
 from __future__ import annotations
@@ -22,16 +22,15 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from cpviz.engine import procfs
 from cpviz.engine.clock import Clock
 from cpviz.engine.events import CoreSample, IncidentEnd, IncidentStart, ThreadAt
+from cpviz.engine.osrows import Reading, supported
 
-#: Samples a second while runs are going, and while nothing is.
+#: Readings a second while runs are going (the OS rows' sampler's rate): sizes the history.
 BUSY_HZ = 100.0
-IDLE_HZ = 2.0
 #: Seconds of history kept (a freeze is classified over its whole span).
 HISTORY_S = 30.0
 #: The blocking-call text the watchdog gives pure Python work on the loop's own stack.
@@ -71,18 +70,11 @@ class Totals:
     others: dict[int, float] = field(default_factory=dict)
 
 
-def _schedstat(pid: int, tid: int) -> tuple[float, float] | None:
-    """(seconds on a CPU, seconds waiting for one) of a thread so far."""
-    return procfs.schedstat(f"/proc/{pid}/task/{tid}/schedstat")
-
-
-def supported() -> bool:
-    """Whether this platform shows threads' run delay (Linux with schedstats)."""
-    return _schedstat(os.getpid(), threading.get_native_id()) is not None
-
-
 class LoopSampler:
-    """Samples the observed loop thread and its siblings from outside, on its own thread."""
+    """The observed loop thread and its siblings as the OS saw them, interval by interval.
+
+    It reads nothing itself: the OS rows' sampler (:mod:`cpviz.engine.osrows`) reads every
+    thread of the observed tree anyway, and hands each sample over through :meth:`feed`."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -90,11 +82,6 @@ class LoopSampler:
         self._pid = 0
         self._loop_tid = 0
         self._skip: frozenset[int] = frozenset()
-        self._busy = False
-        self._stop = threading.Event()
-        #: Set to wake the sampler at once (a run started: sample fast from now on).
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last: tuple[float, float, float, dict[int, float]] | None = None
         self._lock = threading.Lock()
 
@@ -106,62 +93,26 @@ class LoopSampler:
             self._pid, self._loop_tid = pid, loop_tid
             self._skip = frozenset((*probes, loop_tid))
 
-    def busy(self, busy: bool) -> None:
-        """Sample fast (a run is going) or slowly (nothing is)."""
-        if busy and not self._busy:
-            self._wake.set()
-        self._busy = busy
-
-    def start(self) -> None:
-        if self._thread is None and supported():
-            self._thread = threading.Thread(target=self._run, name="cpviz-loopwatch",
-                                            daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=1.0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(1.0 / (BUSY_HZ if self._busy else IDLE_HZ))
-            self._wake.clear()
-            try:
-                self.sample()
-            except Exception:  # a probe must never take the viewer down
-                continue
-
-    def sample(self) -> None:
-        """Read the loop thread and its siblings once; append the interval since last time."""
+    def feed(self, now: float, pid: int, threads: Mapping[int, Reading]) -> None:
+        """Take the loop thread and its siblings from a sample the OS rows' sampler made (it
+        reads every thread of the process anyway), in place of reading them again here."""
         with self._lock:
-            pid, loop_tid, skip = self._pid, self._loop_tid, self._skip
-        if not pid or not loop_tid:
+            mine, loop_tid, skip = self._pid, self._loop_tid, self._skip
+        if pid != mine or not loop_tid:
             return
-        now = self.clock.now()
-        loop = _schedstat(pid, loop_tid)
+        loop = threads.get(loop_tid)
         if loop is None:
             self._last = None
             return
-        wchan = (procfs.read(f"/proc/{pid}/task/{loop_tid}/wchan") or b"").decode(
-            "ascii", "replace")
-        state = procfs.stat_fields(f"/proc/{pid}/task/{loop_tid}/stat") or [b""]
-        # R: running or runnable. schedstat adds run delay only once the thread gets a CPU,
-        # so a thread starved right now shows as R with no run time and no delay yet.
-        runnable = state[0] == b"R"
-        others: dict[int, float] = {}
-        try:
-            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-        except (OSError, ValueError):
-            tids = []
-        for tid in tids:
-            if tid in skip:
-                continue
-            got = _schedstat(pid, tid)
-            if got is not None:
-                others[tid] = got[0]
+        others = {tid: r.cpu_ns / 1e9 for tid, r in threads.items() if tid not in skip}
+        self._fold(now, (loop.cpu_ns / 1e9, loop.delay_ns / 1e9), loop.state == b"R",
+                   bool(loop.futex), others)
+
+    def _fold(self, now: float, loop: tuple[float, float], runnable: bool, in_futex: bool,
+              others: dict[int, float]) -> None:
+        """Append the interval since the last reading. ``runnable``: the state letter is R
+        (running or runnable); schedstat adds run delay only once the thread gets a CPU, so a
+        thread starved right now shows as R with no run time and no delay yet."""
         last, self._last = self._last, (now, loop[0], loop[1], others)
         if last is None:
             return
@@ -173,7 +124,6 @@ class LoopSampler:
             delay = max(delay, dt - run)
         delay = min(delay, dt - run)
         asleep = max(0.0, dt - run - delay)
-        in_futex = wchan.startswith("futex")
         self.ticks.append(Tick(
             t0, now, run, delay, asleep if in_futex else 0.0, 0.0 if in_futex else asleep,
             {tid: max(0.0, cpu - others0.get(tid, cpu)) for tid, cpu in others.items()},

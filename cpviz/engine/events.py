@@ -359,7 +359,7 @@ class Observed:
 
     t: float
     pid: int
-    #: "started" or "exited".
+    #: "started", "exited", or "note" (something the probes cannot do here, said once).
     what: str
     #: For "started": the interpreter (e.g. "CPython 3.11.7, GIL on"). For "exited": how it
     #: ended, e.g. "killed by SIGSEGV" or "exited with status 1", and its last words, if any.
@@ -375,6 +375,38 @@ class Output:
 
     t: float
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OsRowName:
+    """Who a thread or process row is. Said when the row first appears, when it changes, and
+    every few seconds, so a recording begun mid-session learns its rows' names too."""
+
+    kind: Literal["thread", "process"]
+    #: OS thread id (a thread of the observed process) or process id (one below it).
+    ident: int
+    label: str
+    #: Its role ("loop", "thread", "probe", ...; "" when the observed side did not say).
+    role: str
+    #: What the platform does not let this row tell ("" when it tells everything).
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OsSamples:
+    """Thread and process rows as the viewer's sampler read them from the OS, a batch of
+    samples at a time (about 0.1 s while a run goes), so recordings stay small and replays
+    show the same rows (see :mod:`cpviz.engine.recording.os_samples`)."""
+
+    #: End of the last sample.
+    t: float
+    #: Each sample's length in microseconds, oldest first; the first begins their sum before t.
+    steps_us: tuple[int, ...]
+    #: Threads of the observed process: (tid, one token per sample).
+    threads: tuple[tuple[int, str], ...] = ()
+    #: Processes below it: (pid, one token per sample).
+    processes: tuple[tuple[int, str], ...] = ()
+    names: tuple[OsRowName, ...] = ()
 
 
 Event = (
@@ -395,4 +427,5 @@ Event = (
     | StallEnd
     | Observed
     | Output
+    | OsSamples
 )

@@ -12,6 +12,12 @@ What goes where (``pid`` groups tracks, ``tid`` is one track within a group):
   blocking call) or the waiters; dropped events as instants too.
 * pid 4 "cores": a counter track (``C``) per core with its measured utilization, plus loop lag,
   context switches and every gauge a run sampled.
+* pid 5 "threads, from the OS" and pid 6 "processes, from the OS": one track per thread of the
+  observed process (its tid) and per process below it (its pid), where the recording has them,
+  with a slice for every stretch of samples in one state: "running on core N", "waiting for a
+  CPU" or "gil?" (a futex wait while a sibling ran), whichever took most of each sample; a
+  sample mostly spent waiting otherwise leaves the track empty. ``args`` give the seconds it ran,
+  waited for a CPU and waited in a futex within the slice.
 
 Times are the recording's session clock in microseconds. Nothing is computed that was not
 recorded: a run the recording stopped before ends at the last event and says so.
@@ -38,6 +44,7 @@ from cpviz.engine.events import (
     IncidentStart,
     LoopLag,
     Metric,
+    OsSamples,
     Phase,
     RunEnd,
     RunProgress,
@@ -50,9 +57,13 @@ from cpviz.engine.events import (
     TaskStep,
 )
 from cpviz.engine.recording import Header, Recording, RecordingReader
+from cpviz.engine.recording.os_samples import Cell, rows_of, sample_times
 from cpviz.engine.source import event_time
 
 LOOP_PID, RUNS_PID, WATCHDOG_PID, CORES_PID = 1, 2, 3, 4
+OS_THREADS_PID, OS_PROCESSES_PID = 5, 6
+#: Rows whose names are remembered (to say a name once), at most.
+MAX_NAMED = 10_000
 FREEZE_TID, NOTE_TID = 1, 2
 #: Stalls go on one track per run (runs can stall at once): this plus the run id.
 STALL_TID_BASE = 100
@@ -112,6 +123,9 @@ class _Builder:
         self.stall_tracks: set[int] = set()
         self.run_tasks: dict[int, int] = {}
         self.run_steps: dict[int, int] = {}
+        #: Each OS row's open slice: [name, start, end, run s, delay s, gil s].
+        self.os_open: dict[tuple[str, int], list[Any]] = {}
+        self.os_named: dict[tuple[str, int], str] = {}
 
     def x(self, name: str, cat: str, t0: float, t1: float, pid: int, tid: int,
           args: dict[str, Any] | None = None) -> None:
@@ -287,6 +301,11 @@ class _Builder:
                 assert isinstance(ev, StreamGap)
                 self.instant("events dropped", "gap", ev.t, WATCHDOG_PID, NOTE_TID, "g",
                              {"dropped": ev.dropped})
+            elif kind is OsSamples:
+                assert isinstance(ev, OsSamples)
+                self._os_samples(ev)
+        for key in list(self.os_open):
+            self._os_close(key)
         # What the recording stopped before: shown to its last event, and labelled so.
         for start in incidents.values():
             self._freeze(start, self.end, False)
@@ -296,6 +315,61 @@ class _Builder:
             self.x(f"{begun.workload}:{begun.mode}", "run", begun.t, self.end, RUNS_PID,
                    begun.run_id, {"outcome": "unfinished when the recording ended",
                                   "params": dict(begun.params)})
+
+    def _os_samples(self, ev: OsSamples) -> None:
+        """Each row's samples as slices, one per stretch in one state."""
+        try:
+            rows = rows_of(ev)
+        except ValueError:
+            return  # the reader refuses these; a test's events may not have been read
+        if not self.os_named:
+            self.process(OS_THREADS_PID, "threads, from the OS")
+            self.process(OS_PROCESSES_PID, "processes, from the OS")
+        named = self.os_named
+        for name in ev.names:
+            said: tuple[str, int] = (name.kind, name.ident)
+            label = f"{name.label} ({name.ident})" if name.kind == "thread" else name.label
+            if named.get(said) != label:
+                named[said] = label
+                self.thread(_os_pid(said), said[1], label)
+        times = sample_times(ev)
+        here: set[tuple[str, int]] = set()
+        for key, cells in rows:
+            here.add(key)
+            if key not in named:
+                named[key] = f"{key[0]} {key[1]}"
+                self.thread(_os_pid(key), key[1], named[key])
+            for (a, b), cell in zip(times, cells, strict=True):
+                self._os_sample(key, a, b, cell)
+        for key in [k for k in self.os_open if k not in here]:
+            self._os_close(key)
+        if len(named) > MAX_NAMED:
+            named.clear()
+
+    def _os_sample(self, key: tuple[str, int], a: float, b: float, cell: Cell) -> None:
+        name = _os_state(cell)
+        slice_ = self.os_open.get(key)
+        if slice_ is not None and (name != slice_[0] or a - slice_[2] > 1e-6):
+            self._os_close(key)
+            slice_ = None
+        if cell is None or name is None:
+            return
+        if slice_ is None:
+            slice_ = self.os_open[key] = [name, a, b, 0.0, 0.0, 0.0]
+        span = b - a
+        slice_[2] = b
+        slice_[3] += cell[0] * span
+        slice_[4] += cell[1] * span
+        slice_[5] += cell[2] * span
+
+    def _os_close(self, key: tuple[str, int]) -> None:
+        slice_ = self.os_open.pop(key, None)
+        if slice_ is None:
+            return
+        name, a, b, run, delay, gil = slice_
+        self.x(name, "os", a, b, _os_pid(key), key[1], {
+            "running_s": round(run, 6), "runnable_s": round(delay, 6),
+            "gil_s": round(gil, 6)})
 
     def _freeze(
         self, start: IncidentStart, end: float, ended: bool, last: IncidentEnd | None = None
@@ -321,6 +395,26 @@ class _Builder:
             args["note"] = "still stalled when the recording ended"
         self.x("no progress", "stall", stall.since, end, WATCHDOG_PID,
                STALL_TID_BASE + stall.run_id, args)
+
+
+def _os_pid(key: tuple[str, int]) -> int:
+    return OS_THREADS_PID if key[0] == "thread" else OS_PROCESSES_PID
+
+
+def _os_state(cell: Cell) -> str | None:
+    """What a sample of a row is called: the state that took most of it (None: waiting, or
+    not sampled)."""
+    if cell is None:
+        return None
+    run, delay, gil, core = cell
+    wait = 1.0 - run - delay - gil
+    if run > 0 and run >= max(delay, gil, wait):
+        return f"running on core {core}" if core >= 0 else "running"
+    if delay > 0 and delay >= max(gil, wait):
+        return "waiting for a CPU"
+    if gil > 0 and gil >= wait:
+        return "gil?"
+    return None
 
 
 def _other_data(header: Header, path: str) -> dict[str, Any]:
@@ -398,6 +492,10 @@ def export_perfetto(path: str | Path, out: str | Path) -> int:
                       "otherData": _other_data(reader.header, reader.path)})
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
+            # mkstemp's file is private (0600); the trace gets what any new file would.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write('{"traceEvents":[\n')
                 meta.copy_to(f)

@@ -49,7 +49,9 @@ from cpviz.engine.events import (
     RunResult,
     RunStart,
 )
+from cpviz.engine.osrows import OsRows, Totals, Tree, run_figures
 from cpviz.engine.recording import decode_event
+from cpviz.engine.recording.os_samples import Batcher
 from cpviz.engine.sampler import CoreSampler, Watched
 from cpviz.engine.stream import EventStream
 from cpviz.engine.wire import (
@@ -64,6 +66,7 @@ from cpviz.engine.wire import (
     THREADS,
     ChannelClosed,
     Sender,
+    TaskIds,
     decode_spawns,
     decode_steps,
     json_frame,
@@ -114,14 +117,18 @@ class _Mark:
 
     tree_cpu: float
     viewer_cpu: float
+    #: The thread and process rows' running sums (None where they could not be read).
+    rows: Totals | None = None
 
 
 class _Child:
     """One observed process: its Popen, its channel, and the threads that read it."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], sock: socket.socket) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes] | None, sock: socket.socket,
+                 pid: int = 0) -> None:
+        #: None when cpviz did not start it: an application that embeds the agent.
         self.popen = popen
-        self.pid = popen.pid
+        self.pid = popen.pid if popen is not None else pid
         self.sock = sock
         self.sender = Sender(sock)
         self.hello: dict[str, Any] | None = None
@@ -154,8 +161,13 @@ class ObservedLab:
         python: str | None = None,
         program: Sequence[str] | None = None,
         stdin: bool = False,
+        connection: tuple[socket.socket, dict[str, Any]] | None = None,
     ) -> None:
-        self.clock = MonotonicClock()
+        #: An application's agent already connected to (``cpviz connect``) and its hello, in
+        #: place of a process to start: its clock is the session's, and quitting only hangs up.
+        self.connection = connection
+        self.clock = MonotonicClock(None if connection is None
+                                    else float(connection[1]["origin"]))
         self.stream = EventStream(self.clock)
         self.cores = os.cpu_count() or 1
         #: CPUs the observed side is pinned to, or None when not pinned.
@@ -184,6 +196,8 @@ class ObservedLab:
         self._runs: dict[int, _Run] = {}
         self._next_run = 1
         self._marks: dict[tuple[int, str], _Mark] = {}
+        #: The tracer's task ids (addresses, reused) made unique; read on the consumer's thread.
+        self._task_ids = TaskIds()
         #: Frames read and not yet decoded, and events made here, in arrival order.
         self._inbox: deque[tuple[int, Any]] = deque()
         self._closed = False
@@ -199,13 +213,19 @@ class ObservedLab:
         #: The loop thread as the OS sees it, and the freeze causes read from it.
         self.loop_sampler = LoopSampler(self.clock)
         self.classifier = Classifier(self.loop_sampler, self.cores, self._samples_between)
+        #: Every thread and process of the observed tree, as rows (see cpviz.engine.osrows).
+        self.os_rows = OsRows(self.clock, self._tree, has_gil=lambda: self._hello.get("gil"))
+        # One reader of the observed threads: the loop sampler takes its share from it.
+        self.os_rows.listeners.append(self.loop_sampler.feed)
+        # Its samples go into the event stream too, batched, so recordings keep the rows.
+        self.os_rows.tap = Batcher(self.stream.put)
         self.stream.add_feed(self)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> ObservedLab:
         """Start the observed process and wait until it is ready; ObservedError if it is not."""
-        child = self._spawn()
+        child = self._spawn() if self.connection is None else self._attach(*self.connection)
         if not child.ready.wait(START_TIMEOUT_S):
             self._end_child(child)
             raise ObservedError(
@@ -216,7 +236,7 @@ class ObservedLab:
             raise ObservedError(self._why(child))
         if self.sampler is not None:
             self.sampler.start()
-        self.loop_sampler.start()
+        self.os_rows.start()
         return self
 
     def _argv(self) -> list[str]:
@@ -240,7 +260,7 @@ class ObservedLab:
                 self._next_run += 1
                 self._runs[run_id] = _Run(run_id, self.program_name(), "program", {})
                 self._config["run"] = run_id
-            self.loop_sampler.busy(True)
+                self.os_rows.busy(True)
         try:
             popen = subprocess.Popen(
                 self._argv(),
@@ -271,6 +291,24 @@ class ObservedLab:
         child.echo.start()
         return child
 
+    def _attach(self, sock: socket.socket, hello: dict[str, Any]) -> _Child:
+        """Read an application's embedded agent (its hello already read) as the observed side."""
+        child = _Child(None, sock, int(hello["pid"]))
+        child.hello = self._hello = hello
+        child.ready.set()
+        run_id = int(hello.get("run", 1))
+        with self._lock:
+            self._runs[run_id] = _Run(run_id, str(hello.get("name", "application")),
+                                      "program", {})
+            self._next_run = run_id + 1
+            self._child = child
+        self.os_rows.busy(True)  # the application's one run lasts as long as the connection
+        child.reader = threading.Thread(
+            target=self._read, args=(child,), name="cpviz-channel", daemon=True
+        )
+        child.reader.start()
+        return child
+
     def close(self) -> None:
         """Stop the observed side and wait until every process it started is gone."""
         with self._lock:
@@ -280,13 +318,23 @@ class ObservedLab:
             child = self._child
         if self.sampler is not None:
             self.sampler.stop()
-        self.loop_sampler.stop()
+        self.os_rows.stop()
         if child is not None:
             self._end_child(child)
 
     def _end_child(self, child: _Child) -> None:
         """Quit, wait, then make sure: nothing of the observed side outlives this call."""
         child.sender.send(json_frame(COMMAND, {"op": "quit"}))
+        if child.popen is None:
+            # An application's own agent: hang up (after its run's end), never stop it.
+            child.gone.wait(QUIT_TIMEOUT_S)
+            with contextlib.suppress(OSError):
+                child.sock.shutdown(socket.SHUT_RDWR)
+            if child.reader is not None:
+                child.reader.join(timeout=2.0)
+            with contextlib.suppress(OSError):
+                child.sock.close()
+            return
         try:
             child.popen.wait(QUIT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -340,12 +388,16 @@ class ObservedLab:
     def _mark(self, child: _Child, mark: dict[str, Any]) -> None:
         # First thing: read the CPU figures, before anything else can happen in between.
         figures = _Mark(accounting.tree_cpu(child.pid), accounting.own_cpu())
+        try:
+            figures.rows = self.os_rows.mark()
+        except Exception:  # a probe must never take the viewer down
+            figures.rows = None
         with self._lock:
             self._marks[(int(mark["run"]), str(mark["at"]))] = figures
 
     def _echo(self, child: _Child) -> None:
         """Keep the observed process's own output (and pass it on, headless)."""
-        stream = child.popen.stdout
+        stream = child.popen.stdout if child.popen is not None else None
         if stream is None:
             return
         for raw in iter(stream.readline, b""):
@@ -361,6 +413,9 @@ class ObservedLab:
 
     def _gone(self, child: _Child) -> None:
         """The channel closed: learn how the observed side ended and say so."""
+        if child.popen is None:
+            self._hung_up(child)
+            return
         status = child.popen.wait()
         accounting.end_session(child.pid)
         if child.echo is not None:
@@ -383,11 +438,30 @@ class ObservedLab:
         detail = f"{subject} {why}" + (f": {last.strip()}" if last and status != 0 else "")
         self._inbox.append((0, Observed(self.clock.now(), child.pid, "exited", detail, status)))
 
+    def _hung_up(self, child: _Child) -> None:
+        """An embedded agent's channel closed: the viewer left, or the application did."""
+        with self._lock:
+            if self._child is child:
+                self._child = None
+            quitting = self._closed
+        child.gone.set()
+        if quitting:
+            detail = "stopped with cpviz"
+        else:
+            try:
+                os.kill(child.pid, 0)
+                detail = f"the application (pid {child.pid}) closed the connection"
+            except ProcessLookupError:
+                detail = f"the application (pid {child.pid}) exited"
+            except OSError:
+                detail = f"the application (pid {child.pid}) closed the connection"
+        self._inbox.append((0, Observed(self.clock.now(), child.pid, "exited", detail, 0)))
+
     def _why(self, child: _Child) -> str:
         if child.fatal:
             return child.fatal
         child.gone.wait(2.0)
-        status = child.popen.poll()
+        status = child.popen.poll() if child.popen is not None else None
         last = next((line for line in reversed(child.output) if line.strip()), "")
         how = describe_status(status) if status is not None else "did not answer"
         return f"the observed process {how}" + (f": {last.strip()}" if last else "")
@@ -396,16 +470,21 @@ class ObservedLab:
         """Decode what the reader received (the stream's feed; the consumer's thread)."""
         inbox = self._inbox
         origin = self.clock.origin
+        ids = self._task_ids
         for _ in range(len(inbox)):
             kind, payload = inbox.popleft()
             if kind == STEPS:
-                decode_steps(payload, origin, out)
+                decode_steps(payload, origin, out, ids)
             elif kind == SPAWNS:
-                decode_spawns(payload, origin, out)
+                decode_spawns(payload, origin, out, ids)
             elif kind == EVENTS:
                 for line in payload.decode().splitlines():
-                    out.append(self._settle(decode_event(json.loads(line))))
+                    event = decode_event(json.loads(line))
+                    if isinstance(event, IncidentStart) and event.task_id:
+                        event = dataclasses.replace(event, task_id=ids.of(event.task_id))
+                    out.append(self._settle(event))
             elif isinstance(payload, Observed):
+                ids.forget()
                 self._observed_ended(payload, out)
         return 0
 
@@ -440,7 +519,7 @@ class ObservedLab:
                 run = self._runs.get(event.run_id)
                 if run is not None:
                     run.ended = True
-                self.loop_sampler.busy(any(not r.ended for r in self._runs.values()))
+                self.os_rows.busy(any(not r.ended for r in self._runs.values()))
                 start = self._marks.pop((event.run_id, "start"), None)
                 end = self._marks.pop((event.run_id, "end"), None)
             result = dataclasses.replace(
@@ -458,6 +537,9 @@ class ObservedLab:
                 cpu = max(0.0, end.tree_cpu - start.tree_cpu)
                 extra = dict(result.extra)
                 extra["observer_cpu_s"] = round(max(0.0, end.viewer_cpu - start.viewer_cpu), 6)
+                if start.rows is not None and end.rows is not None:
+                    # Read from outside: who ran at once, and who waited for a CPU.
+                    extra.update(run_figures(start.rows, end.rows))
                 result = dataclasses.replace(
                     result, cpu_s=cpu, parallelism=cpu / max(result.wall_s, 1e-9),
                     extra=tuple(extra.items()),
@@ -497,6 +579,12 @@ class ObservedLab:
             return []
         return [child.pid, *accounting.descendants(child.pid)]
 
+    def _tree(self) -> Tree:
+        child = self._child
+        if child is None:
+            return 0, {}
+        return child.pid, {tid: (name, role) for tid, name, role in child.threads}
+
     def _watched(self) -> list[Watched]:
         out = [Watched("ui", os.getpid(), "cpviz (viewer)", True)]
         child = self._child
@@ -519,7 +607,7 @@ class ObservedLab:
         """Run the program again once its last run has ended; the run id that is going."""
         with self._lock:
             going = [r.run_id for r in self._runs.values() if not r.ended]
-            if going or self._closed:
+            if going or self._closed or self.connection is not None:
                 return going[-1] if going else 0
         child = self._spawn()
         run_id = int(self._config["run"])
@@ -528,16 +616,17 @@ class ObservedLab:
 
     def interrupt(self) -> None:
         """Ctrl+C for the program (it runs in a session of its own, away from the terminal's
-        signals): SIGINT, which it handles as it would without cpviz."""
+        signals): SIGINT, which it handles as it would without cpviz. Never an application
+        cpviz only connected to."""
         child = self._child
-        if child is not None:
+        if child is not None and child.popen is not None:
             with contextlib.suppress(OSError):
                 os.kill(child.pid, signal.SIGINT)
 
     def wait_exit(self, timeout: float | None = None) -> int | None:
         """Wait for the observed process to end by itself; its status, or None if it runs on."""
         child = self._child
-        if child is None:
+        if child is None or child.popen is None:
             return None
         try:
             return child.popen.wait(timeout)
@@ -549,6 +638,11 @@ class ObservedLab:
         """The observed process's pid, while there is one."""
         child = self._child
         return child.pid if child is not None else None
+
+    @property
+    def python(self) -> str:
+        """The interpreter the observed side runs in (``--python``, or this one's)."""
+        return self._python
 
     def interpreter(self) -> dict[str, Any]:
         """What the observed process said about itself (pid, python, gil), or {}: the last one
@@ -572,6 +666,8 @@ class ObservedLab:
             if self._closed:
                 raise RuntimeError("the lab is closed")
             child = self._child
+            if child is None and self.connection is not None:
+                raise ObservedError("the application is no longer connected")
             if child is None:
                 child = self._spawn()
         child.sender.send(json_frame(COMMAND, command))
@@ -582,7 +678,7 @@ class ObservedLab:
             run_id = self._next_run
             self._next_run += 1
             self._runs[run_id] = _Run(run_id, workload.key, mode, dict(params))
-        self.loop_sampler.busy(True)
+        self.os_rows.busy(True)
         self._send({"op": "start", "run": run_id, "key": workload.key, "mode": mode,
                     "params": params})
         return run_id

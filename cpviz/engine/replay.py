@@ -35,9 +35,11 @@ from typing import Any
 from cpviz.engine.clock import Clock, MonotonicClock
 from cpviz.engine.contract import WorkloadInfo
 from cpviz.engine.errors import CpvizError
-from cpviz.engine.events import Event, TaskStep
+from cpviz.engine.events import Event, OsSamples, TaskStep
+from cpviz.engine.osrows import Store
 from cpviz.engine.recording import Recording, RecordingReader
 from cpviz.engine.recording.index import Index, Indexer, RunSpan, scan
+from cpviz.engine.recording.os_samples import Replayed
 
 #: Playback speeds, slowest first: the steps ``faster()`` and ``slower()`` move through.
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -96,7 +98,8 @@ class ReplaySource:
         last = indexer.last if indexer.events else None
         begin = first if start is None else min(start, first if first is not None else start)
         self._setup(cores, begin if begin is not None else 0.0, last, indexer.incidents,
-                    _spans(indexer.runs()), lambda: iter(events), wall, paused)
+                    _spans(indexer.runs()), lambda: iter(events), wall, paused,
+                    indexer.os_samples > 0)
 
     @classmethod
     def open(
@@ -108,7 +111,8 @@ class ReplaySource:
         self = cls.__new__(cls)
         name = str(path)
         self._setup(index.header.cores, index.start, index.last, index.incidents,
-                    _spans(index.runs), lambda: _read(name), wall, paused)
+                    _spans(index.runs), lambda: _read(name), wall, paused,
+                    index.os_samples > 0)
         return self
 
     @classmethod
@@ -133,6 +137,7 @@ class ReplaySource:
         opener: Callable[[], Iterator[Event]],
         wall: Clock | None,
         paused: bool,
+        has_os_rows: bool = False,
     ) -> None:
         if cores < 1:
             raise ValueError(f"cores must be at least 1, got {cores}")
@@ -161,6 +166,10 @@ class ReplaySource:
         #: Each recorded run as (start, end, workload key); end is infinite for a run the
         #: recording stopped before.
         self.runs = runs
+        #: Whether the recording holds thread and process rows, and the store they are played
+        #: into up to the position (the rows view reads it as it reads the live sampler's).
+        self.has_os_rows = has_os_rows
+        self._os_rows = Replayed()
 
     # -- the clock -----------------------------------------------------------------------------
 
@@ -262,6 +271,7 @@ class ReplaySource:
         self._ahead = None
         self.behind = False
         self._reset = True
+        self._os_rows.clear()
 
     def next_incident(self) -> float | None:
         """Jump to the next loop freeze or stall after the position, where it is detected.
@@ -274,6 +284,11 @@ class ReplaySource:
             return None
         self._seek_at(self._incidents[i])
         return self.position
+
+    @property
+    def os_rows(self) -> Store | None:
+        """The thread and process rows played so far, or None when the recording has none."""
+        return self._os_rows.store if self.has_os_rows else None
 
     @property
     def needs_reset(self) -> bool:
@@ -305,6 +320,8 @@ class ReplaySource:
             if t > at:
                 break
             out.append(ahead)
+            if type(ahead) is OsSamples:
+                self._os_rows.apply(ahead)
             ahead = None
         self._ahead = ahead
         self.behind = len(out) >= limit

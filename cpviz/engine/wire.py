@@ -11,6 +11,7 @@ Standard library only: both ends import it, and the observed end must not load T
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import struct
@@ -19,7 +20,7 @@ from array import array
 from collections.abc import Iterator
 from typing import Any
 
-from cpviz.engine.events import Event, TaskSpawn, TaskStep
+from cpviz.engine.events import Event, IncidentStart, TaskSpawn, TaskStep
 
 #: Frame header: payload length (little-endian uint32), then one byte saying what it holds.
 HEADER = struct.Struct("<IB")
@@ -115,9 +116,56 @@ def read_frames(sock: socket.socket, chunk: int = 1 << 18) -> Iterator[tuple[int
             need = HEADER.size
 
 
+class TaskIds:
+    """The tracer's task ids made unique for the session.
+
+    The tracer names a task by its address (``id(task)``): the cheapest name there is, but one
+    the interpreter hands to a new task once the old one is freed. A server that runs one short
+    task per request reuses a handful of addresses, and each new task would take the row, and
+    the history, of the one before. Decoded in production order, a spawn always comes after
+    the last step of the task whose address it reuses, so each spawn simply starts a new id.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[int, int] = {}
+        self._next = 1
+
+    def spawned(self, raw: int) -> int:
+        new = self._ids[raw] = self._next
+        self._next += 1
+        return new
+
+    def of(self, raw: int) -> int:
+        """The id of the task at ``raw`` now (a task never seen spawned gets one here)."""
+        got = self._ids.get(raw)
+        return got if got is not None else self.spawned(raw)
+
+    def parent(self, raw: int) -> int:
+        return self._ids.get(raw, 0) if raw else 0
+
+    def forget(self) -> None:
+        """A new process: its addresses say nothing about the last one's."""
+        self._ids.clear()
+
+
+def with_unique_ids(events: list[Event]) -> list[Event]:
+    """``events`` in production order, with the tracer's task ids made unique (as the viewer
+    does while decoding the channel), for a recording made from raw records elsewhere."""
+    ids = TaskIds()
+    out: list[Event] = []
+    for ev in events:
+        if isinstance(ev, TaskSpawn):
+            parent = ids.parent(ev.parent_id)
+            ev = dataclasses.replace(ev, task_id=ids.spawned(ev.task_id), parent_id=parent)
+        elif isinstance(ev, TaskStep | IncidentStart) and ev.task_id:
+            ev = dataclasses.replace(ev, task_id=ids.of(ev.task_id))
+        out.append(ev)
+    return out
+
+
 def steps_from_raw(
     values: array[float] | list[float], origin: float, out: list[Event], first: int = 0,
-    stop: int | None = None,
+    stop: int | None = None, ids: TaskIds | None = None,
 ) -> None:
     """Append the TaskSteps that raw ring records ``[first, stop)`` hold, on the session clock.
 
@@ -125,22 +173,24 @@ def steps_from_raw(
     """
     append = out.append
     stop = len(values) // STRIDE if stop is None else stop
+    of = ids.of if ids is not None else int
     for n in range(first, stop):
         i = n * STRIDE
         tid = values[i]
         if tid > 0:
-            append(TaskStep(int(tid), values[i + 1] - origin, values[i + 2] - origin,
+            append(TaskStep(of(int(tid)), values[i + 1] - origin, values[i + 2] - origin,
                             values[i + 3] - origin))
         else:
-            append(TaskStep(int(-tid), values[i + 1] - origin, values[i + 2] - origin,
+            append(TaskStep(of(int(-tid)), values[i + 1] - origin, values[i + 2] - origin,
                             values[i + 3] - origin, True))
 
 
-def decode_steps(payload: bytes, origin: float, out: list[Event]) -> None:
+def decode_steps(payload: bytes, origin: float, out: list[Event],
+                 ids: TaskIds | None = None) -> None:
     """The TaskSteps of one STEPS frame."""
     values = array("d")
     values.frombytes(payload[: len(payload) - len(payload) % (8 * STRIDE)])
-    steps_from_raw(values, origin, out)
+    steps_from_raw(values, origin, out, ids=ids)
 
 
 _COUNT = struct.Struct("<I")
@@ -156,7 +206,8 @@ def encode_spawns(spawns: list[tuple[float, int, str, int, int]]) -> bytes:
     return _COUNT.pack(len(spawns)) + values.tobytes() + names.encode()
 
 
-def decode_spawns(payload: bytes, origin: float, out: list[Event]) -> None:
+def decode_spawns(payload: bytes, origin: float, out: list[Event],
+                  ids: TaskIds | None = None) -> None:
     """The TaskSpawns of one SPAWNS frame."""
     (count,) = _COUNT.unpack_from(payload)
     end = _COUNT.size + count * 8 * STRIDE
@@ -167,5 +218,8 @@ def decode_spawns(payload: bytes, origin: float, out: list[Event]) -> None:
         raise ChannelClosed("a spawn frame that does not add up: the channel is corrupt")
     for i in range(count):
         j = i * STRIDE
-        out.append(TaskSpawn(values[j] - origin, int(values[j + 1]), names[i],
-                             int(values[j + 2]), int(values[j + 3])))
+        task, parent = int(values[j + 1]), int(values[j + 3])
+        if ids is not None:
+            parent = ids.parent(parent)  # before the child's own, should it reuse its address
+            task = ids.spawned(task)
+        out.append(TaskSpawn(values[j] - origin, task, names[i], int(values[j + 2]), parent))

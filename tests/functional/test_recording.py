@@ -31,6 +31,8 @@ from cpviz.engine.events import (
     LoopLag,
     Metric,
     Observed,
+    OsRowName,
+    OsSamples,
     Output,
     Phase,
     Placement,
@@ -129,6 +131,9 @@ def every_event() -> list[Event]:
         Observed(1.7, 4242, "started", "CPython 3.11.7, GIL on"),
         Observed(1.8, 4242, "exited", "killed by SIGSEGV: Fatal Python error", -11),
         Output(1.85, "fetching 50 ✓ \t done"),
+        OsSamples(1.9, (10000, 10000), ((101, "Z001."), (102, "000~")), ((300, "~9Q0(200)"),),
+                  (OsRowName("thread", 101, "worker ✓", "thread"),
+                   OsRowName("process", 300, "python 300", "process", "no futex"))),
     ]
 
 

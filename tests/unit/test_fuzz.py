@@ -29,10 +29,13 @@ from hypothesis import strategies as st
 
 from cpviz.cli import _setting, _settle, build_parser
 from cpviz.engine.errors import CpvizError
+from cpviz.engine.events import Event
 from cpviz.engine.export import export_perfetto
 from cpviz.engine.model import CoreWindow, Model
-from cpviz.engine.recording import RecordingReader, load
+from cpviz.engine.osrows import RowInfo, Slice
+from cpviz.engine.recording import RecordingReader, encode_lines, load
 from cpviz.engine.recording.index import scan
+from cpviz.engine.recording.os_samples import Batcher
 from cpviz.engine.replay import ReplaySource
 from cpviz.talk.deck import SCENE_KEYS, parse_deck
 from cpviz.widgets.measures import columns
@@ -63,8 +66,25 @@ def _lines(name: str) -> list[str]:
         return f.read().splitlines()
 
 
+def _os_rows_lines() -> list[str]:
+    """A recording of thread and process rows (the fixtures predate them): the blocking
+    fixture's header, then a few batches as the sampler makes them."""
+    batches: list[Event] = []
+    batcher = Batcher(batches.append, samples=5)
+    tid, pid = ("thread", 11), ("process", 12)
+    infos = {tid: RowInfo(tid, "worker", "thread"), pid: RowInfo(pid, "python 12", "process")}
+    for i in range(20):
+        slices = {tid: Slice(0.5, 0.25, 0.0, i % 2) if i % 3 else Slice(0.0, 0.0, 0.9, -1)}
+        if i > 4:
+            slices[pid] = Slice(1.0, 0.0, 0.0, 70)
+        batcher.add(0.1 + i * 0.01, 0.11 + i * 0.01, slices, infos)
+    batcher.flush()
+    return [_lines("blocking.jsonl.gz")[0], *encode_lines(batches).splitlines()]
+
+
 FIXTURE_LINES = {name: _lines(name) for name in ("blocking.jsonl.gz", "pipeline.jsonl.gz",
                                                  "deadlock.jsonl.gz", "amdahl.jsonl.gz")}
+FIXTURE_LINES["os-rows"] = _os_rows_lines()
 
 
 def _write(data: bytes) -> Path:
@@ -144,6 +164,10 @@ def _fold_everything(path: Path) -> None:
         lanes.columns(t0, now, 120, now)
         for series in (s for by_name in model.metrics.values() for s in by_name.values()):
             columns(series, t0, 5.0 / 120, 120)
+        rows = source.os_rows
+        if rows is not None:
+            for row in rows.infos()[:50]:
+                rows.columns(row.key, t0, 5.0 / 120, 120)
     source.close()
     export_perfetto(path, path.with_suffix(".perfetto.json"))
 

@@ -15,11 +15,13 @@ from cpviz.engine.wire import (
     STEPS,
     ChannelClosed,
     Sender,
+    TaskIds,
     decode_spawns,
     decode_steps,
     encode_spawns,
     frame,
     read_frames,
+    with_unique_ids,
 )
 
 
@@ -44,6 +46,30 @@ def test_raw_step_records_decode_with_the_final_flag_from_the_sign() -> None:
     out: list[Event] = []
     decode_steps(raw, 1.0, out)
     assert out == [TaskStep(7, 0.0, 0.5, 1.0), TaskStep(7, 2.0, 2.25, 2.5, True)]
+
+
+def test_a_reused_task_address_starts_a_new_task_with_its_own_history() -> None:
+    """A server's short tasks, one after another, each freed before the next is made: the
+    interpreter gives each the same address, and each must keep a row and steps of its own."""
+    ids = TaskIds()
+    out: list[Event] = []
+    for n in range(3):
+        decode_spawns(encode_spawns([(10.0 + n, 500, "handle", 1, 42)]), 10.0, out, ids)
+        raw = array("d", [500, 10.0 + n, 10.1 + n, 10.2 + n,
+                          -500, 10.3 + n, 10.4 + n, 10.5 + n]).tobytes()
+        decode_steps(raw, 10.0, out, ids)
+    spawns = [e for e in out if isinstance(e, TaskSpawn)]
+    steps = [e for e in out if isinstance(e, TaskStep)]
+    assert len({s.task_id for s in spawns}) == 3
+    assert [s.task_id for s in steps] == [spawns[0].task_id] * 2 + [spawns[1].task_id] * 2 + [
+        spawns[2].task_id] * 2
+    # The parent, never seen spawned, is not mistaken for a task of this session.
+    assert {s.parent_id for s in spawns} == {0}
+    # Decoded once more from the events themselves (as the flight recorder writes them).
+    raw_events: list[Event] = [TaskSpawn(0.0, 500, "a", 1, 0), TaskStep(500, 0, 0.1, 0.2, True),
+                               TaskSpawn(1.0, 500, "b", 1, 0), TaskStep(500, 1, 1.1, 1.2)]
+    again = with_unique_ids(raw_events)
+    assert [e.task_id for e in again if isinstance(e, TaskSpawn | TaskStep)] == [1, 1, 2, 2]
 
 
 def test_frames_arrive_whole_however_the_socket_cuts_them() -> None:

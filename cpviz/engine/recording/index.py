@@ -18,6 +18,7 @@ from cpviz.engine.events import (
     Event,
     IncidentEnd,
     IncidentStart,
+    OsSamples,
     RunEnd,
     RunStart,
     StallStart,
@@ -68,6 +69,8 @@ class Index:
     first_run_start: float | None = None
     first_run_end: float | None = None
     last_run_end: float | None = None
+    #: Batches of thread and process samples (0: the replay has no OS rows to show).
+    os_samples: int = 0
 
     @property
     def start(self) -> float:
@@ -95,6 +98,7 @@ class Indexer:
         self.incidents: list[float] = []
         self.freezes = 0
         self.stalls = 0
+        self.os_samples = 0
         self._open: dict[int, RunStart] = {}
         self._runs: list[RunSpan] = []
         self._first_freeze: IncidentStart | None = None
@@ -114,7 +118,9 @@ class Indexer:
             self.last = t
         if kind is TaskStep:
             return
-        if kind is IncidentStart:
+        if kind is OsSamples:
+            self.os_samples += 1
+        elif kind is IncidentStart:
             assert isinstance(ev, IncidentStart)
             self.freezes += 1
             self.incidents.append(ev.t)
@@ -175,6 +181,7 @@ class Indexer:
             first_run_start=self._first_run_start,
             first_run_end=self._first_run_end,
             last_run_end=self._last_run_end,
+            os_samples=self.os_samples,
         )
 
 

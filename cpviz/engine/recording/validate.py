@@ -28,6 +28,7 @@ from cpviz.engine.events import (
     LoopLag,
     Metric,
     Observed,
+    OsSamples,
     Phase,
     RunEnd,
     RunProgress,
@@ -40,6 +41,7 @@ from cpviz.engine.events import (
     TaskStep,
 )
 from cpviz.engine.recording.codec import _Bad
+from cpviz.engine.recording.os_samples import decode_cells
 
 #: Logical CPUs a header may claim: the core lanes draw one lane each.
 MAX_CORES = 4096
@@ -62,6 +64,10 @@ MAX_INCIDENTS = 100_000
 MAX_ITEMS = 10_000
 #: Integers are 64-bit on every side that wrote them (ids, counts, line numbers).
 MAX_INT = 2**63 - 1
+#: Samples, and thread and process rows, in one batch of OS samples (a live batch holds about
+#: ten samples of as many rows as the observed program has threads).
+MAX_OS_SAMPLES = 1000
+MAX_OS_ROWS = 1000
 
 
 def _num(value: float) -> str:
@@ -98,6 +104,7 @@ class Validator:
             StallStart: self._stall_start,
             StallEnd: self._stall_end,
             Observed: self._observed,
+            OsSamples: self._os_samples,
         }
 
     def check(self, event: Event) -> None:
@@ -315,6 +322,32 @@ class Validator:
         self._time("Observed.t", ev.t)
         self._int("Observed.pid", ev.pid)
         self._int("Observed.status", ev.status)
+
+
+    def _os_samples(self, ev: OsSamples) -> None:
+        self._time("OsSamples.t", ev.t)
+        n = len(ev.steps_us)
+        if not 1 <= n <= MAX_OS_SAMPLES:
+            raise _Bad(f"OsSamples.steps_us has {n} samples; from 1 to {MAX_OS_SAMPLES}")
+        for i, step in enumerate(ev.steps_us):
+            if not 0 <= step <= MAX_SPAN_S * 1e6:
+                raise _Bad(f"OsSamples.steps_us[{i}] is {step}; a sample lasts from 0 to "
+                           f"{MAX_SPAN_S * 1e6:.0f} µs")
+        self._time("OsSamples.t minus its steps (its first sample's start)",
+                   ev.t - sum(ev.steps_us) / 1e6)
+        rows = len(ev.threads) + len(ev.processes)
+        if rows > MAX_OS_ROWS:
+            raise _Bad(f"OsSamples has {rows:,} rows; at most {MAX_OS_ROWS:,}")
+        for field, pairs in (("threads", ev.threads), ("processes", ev.processes)):
+            for i, (ident, cells) in enumerate(pairs):
+                self._int(f"OsSamples.{field}[{i}][0]", ident)
+                try:
+                    decode_cells(cells, n)
+                except ValueError as exc:
+                    raise _Bad(f"OsSamples.{field}[{i}][1] {exc}") from None
+        self._items("OsSamples.names", ev.names)
+        for i, name in enumerate(ev.names):
+            self._int(f"OsSamples.names[{i}].ident", name.ident)
 
 
 def check_header_values(clock_start: float, cores: int, workloads: tuple[Any, ...]) -> None:
