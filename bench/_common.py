@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import multiprocessing
 import os
@@ -23,6 +24,21 @@ AWAITS = 10
 EXPECTED_STEPS = TASKS * (AWAITS + 1)
 #: This folder: the observed process imports bench workloads from it (see ``observed_path``).
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def window_options(doc: str | None, *, window: float, quick_window: float, what: str = "windows"
+                   ) -> tuple[int, float]:
+    """``--runs``, ``--window`` and ``--quick`` for a bench that measures CPU over windows:
+    how many windows (or pairs of them) to take the median of, and how long each lasts."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--runs", type=int, default=5, help=f"{what} (median taken)")
+    parser.add_argument("--window", type=float, default=window, help="seconds per window")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"3 {what}, {quick_window:g} s each")
+    args = parser.parse_args()
+    if args.quick:
+        return 3, quick_window
+    return max(1, args.runs), args.window
 
 
 async def _yielder() -> None:

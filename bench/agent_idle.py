@@ -18,7 +18,6 @@ reported from the same readings, named from the sampler's placements.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
@@ -27,7 +26,7 @@ import time
 from collections import defaultdict
 
 import psutil
-from _common import IdleProcess, end_on_sigterm, leftovers, log, spread
+from _common import IdleProcess, end_on_sigterm, leftovers, log, spread, window_options
 
 from cpviz.engine import procfs
 from cpviz.engine.events import CoreSample, Event
@@ -132,13 +131,7 @@ def window(lab: ObservedLab, idle: IdleProcess, model: Model, seconds: float, na
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--runs", type=int, default=5, help="windows (median taken)")
-    parser.add_argument("--window", type=float, default=10.0, help="seconds per window")
-    parser.add_argument("--quick", action="store_true", help="3 windows of 3 s")
-    args = parser.parse_args()
-    runs = 3 if args.quick else max(1, args.runs)
-    seconds = 3.0 if args.quick else args.window
+    runs, seconds = window_options(__doc__, window=10.0, quick_window=3.0)
     end_on_sigterm()
 
     began = time.perf_counter()

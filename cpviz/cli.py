@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from cpviz import __version__
+from cpviz.argtypes import bounded, duration
+from cpviz.connect_cli import add_command as add_connect_command
 from cpviz.crash import (
     EXIT_CRASH,
     EXIT_INTERRUPTED,
@@ -49,27 +51,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _positive_ms(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
-    if not 1 <= value <= 60_000:
-        raise argparse.ArgumentTypeError(f"must be from 1 to 60000 ms, got {text}")
-    return value
-
-
-def _rate(low: float, high: float) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {text}")
-        return value
-
-    return parse
+_positive_ms = bounded(1, 60_000, unit="ms", noun="milliseconds")
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -114,8 +96,8 @@ GLOBALS: tuple[_Global, ...] = (
     _Global("--threshold-ms", "threshold_ms", 100.0, _PROBES, dict(
         type=_positive_ms, metavar="MS",
         help="how long the loop may stall before the alarm fires (default 100)")),
-    _Global("--sample-hz", "sample_hz", 10.0, _PROBES, dict(
-        type=_rate(0.5, 100), metavar="HZ", help="core sampling rate (default 10)")),
+    _Global("--sample-hz", "sample_hz", 10.0, (*_PROBES, "connect"), dict(
+        type=bounded(0.5, 100), metavar="HZ", help="core sampling rate (default 10)")),
     _Global("--cores", "cores", None, _PROBES, dict(
         type=_core_count, metavar="N",
         help="pin the lab and its workers to N cores (CPU affinity; default: all)")),
@@ -124,13 +106,17 @@ GLOBALS: tuple[_Global, ...] = (
     _Global("--set", "settings", [], (SCREEN, "run"), dict(
         action="append", type=_setting, metavar="KEY=VALUE",
         help="a parameter of the workload run or --start'ed, e.g. --set n=500 (repeatable)")),
-    _Global("--fps", "fps", 25.0, (SCREEN, "replay", "talk"), dict(
-        type=_rate(1, 60), metavar="FPS", help="screen refresh rate (default 25)")),
-    _Global("--record", "record", None, (SCREEN, "run"), dict(
+    _Global("--fps", "fps", 25.0, (SCREEN, "replay", "talk", "connect"), dict(
+        type=bounded(1, 60), metavar="FPS", help="screen refresh rate (default 25)")),
+    _Global("--python", "python", None, (SCREEN, "run", "bench"), dict(
+        metavar="PATH",
+        help="run the observed side (the lab's workloads, or a program given as app.py) with "
+             "this interpreter, Python >= 3.11: a free-threaded build, say")),
+    _Global("--record", "record", None, (SCREEN, "run", "connect"), dict(
         metavar="FILE",
         help="write every event to FILE as it happens (JSON Lines; compressed if it ends in "
              ".gz)")),
-    _Global("--record-max-mb", "record_max_mb", DEFAULT_MAX_MB, (SCREEN, "run"), dict(
+    _Global("--record-max-mb", "record_max_mb", DEFAULT_MAX_MB, (SCREEN, "run", "connect"), dict(
         type=megabytes, metavar="MB",
         help=f"stop recording when FILE holds this much JSON (default {DEFAULT_MAX_MB:g})")),
 )
@@ -224,16 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the serial mode first, so the speedup is measured rather than missing",
     )
     run.add_argument(
-        "--duration", type=_rate(0.1, 86_400), metavar="S",
+        "--duration", type=duration, metavar="S",
         help="a program: stop it (as Ctrl+C would) after S seconds and report",
     )
     run.add_argument(
         "--output", metavar="FILE",
         help="a program: write its own output to FILE (default: stderr, so --json stays clean)",
-    )
-    run.add_argument(
-        "--python", metavar="PATH",
-        help="a program given as app.py or -m module: run it with this interpreter (>= 3.11)",
     )
     bench = sub.add_parser(
         "bench",
@@ -249,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="smaller runs: under a minute on two cores"
     )
     add_commands(sub, _globals_for)
+    add_connect_command(sub, _globals_for)
     add_talk_commands(sub, _globals_for)
     shot = sub.add_parser(
         "screenshot",
@@ -298,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_replay(args) if args.command == "replay" else cmd_export(args)
         if args.command == "list":
             return cmd_list(args.json)
+        if args.command == "connect":
+            from cpviz.connect_cli import cmd_connect
+
+            return cmd_connect(args)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "bench":
@@ -410,7 +397,12 @@ def _lab(
     """The observed side with the probe settings of the command line (not started yet); bad
     ``--cores`` is a usage error."""
     from cpviz.engine.observed import ObservedLab
+    from cpviz.interpreters import LAB_NEEDS
+    from cpviz.interpreters import check as check_interpreter
 
+    # --python: checked before anything starts, so a missing anyio is one line, not a crash.
+    python = None if args.python is None else check_interpreter(
+        args.python, LAB_NEEDS, what="the lab").path
     try:
         return ObservedLab(
             workloads,
@@ -419,6 +411,7 @@ def _lab(
             pin_cores=args.cores,
             user=user,
             output=output,
+            python=python,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -434,7 +427,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workload is None:
         raise UsageError("name a workload (see 'cpviz list'), file.py:function, or a program "
                          "after --, e.g. cpviz run -- python app.py")
-    for option in ("duration", "output", "python"):
+    for option in ("duration", "output"):
         if getattr(args, option, None) is not None:
             raise UsageError(f"--{option} is for a program run as it is (cpviz run -- python "
                              "app.py); a workload runs to its own end")

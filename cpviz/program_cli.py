@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,13 +19,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from cpviz.crash import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, terminate
 from cpviz.engine.errors import UsageError
+from cpviz.interpreters import check as check_interpreter
 
 if TYPE_CHECKING:
     from cpviz.engine.model import Model
     from cpviz.engine.observed import ObservedLab
 
-#: The oldest interpreter the probes run in.
-MIN_PYTHON = (3, 11)
 #: How long a program gets to end after Ctrl+C or --duration before it is killed.
 GRACE_S = 10.0
 #: ``cpviz run`` options that take a value (the short form's script is the first other word).
@@ -71,19 +69,6 @@ def split_program(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
     return words, None
 
 
-def _version(python: str) -> tuple[int, int]:
-    """The major and minor version of an interpreter; UsageError when it is no Python."""
-    try:
-        out = subprocess.run(
-            [python, "-c", "import sys; print('%d %d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=30, check=False,
-        )
-        major, minor = (int(x) for x in out.stdout.split())
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        raise UsageError(f"{python} is not a Python interpreter cpviz can run") from None
-    return major, minor
-
-
 def resolve(words: Sequence[str], python: str | None = None) -> Program:
     """The program a command line names, checked: UsageError (exit 2) for what cannot run."""
     words = list(words)
@@ -92,10 +77,6 @@ def resolve(words: Sequence[str], python: str | None = None) -> Program:
     interpreter = python
     if not (words[0].endswith(".py") or words[0] == "-m"):
         interpreter, words = words[0], words[1:]
-        found = shutil.which(interpreter)
-        if found is None:
-            raise UsageError(f"no such interpreter: {interpreter}")
-        interpreter = found
     if not words:
         raise UsageError("no script after the interpreter: give python app.py or "
                          "python -m module")
@@ -104,11 +85,8 @@ def resolve(words: Sequence[str], python: str | None = None) -> Program:
                          "python SCRIPT [args] or python -m MODULE [args]")
     if words[0] == "-m" and len(words) < 2:
         raise UsageError("-m needs a module name, e.g. -- python -m mypackage.main")
-    interpreter = interpreter or sys.executable
-    version = _version(interpreter)
-    if version < MIN_PYTHON:
-        raise UsageError(f"{interpreter} is Python {version[0]}.{version[1]}; cpviz needs "
-                         f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer")
+    # The probes of a program need the standard library only: any Python >= 3.11 will do.
+    interpreter = check_interpreter(interpreter or sys.executable).path
     if words[0] == "-m":
         _check_module(interpreter, words[1])
     elif os.path.isdir(words[0]):

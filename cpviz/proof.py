@@ -174,8 +174,10 @@ def run_bench(
     out: list[Measured] = []
     walls: dict[str, float] = {}
     started = time.perf_counter()
+    hello: dict[str, Any] = {}
     try:
         lab.start()
+        hello = lab.interpreter()
         for i, row in enumerate(rows):
             if on_row is not None:
                 on_row(i, len(rows), row)
@@ -196,7 +198,11 @@ def run_bench(
         lab.close()
     return {
         "cpviz": __version__,
-        "python": sys.version.split()[0],
+        # The observed side's interpreter, which ran every row (``--python``): two benches,
+        # a GIL build and a free-threaded one, can then be put side by side.
+        "python": hello.get("python") or sys.version.split()[0],
+        "gil": hello.get("gil", True),
+        "interpreter": lab.python,
         "platform": platform.platform(),
         "cores": lab.cores,
         "pinned_cores": len(lab.pinned) if lab.pinned is not None else None,
@@ -215,8 +221,10 @@ def print_table(report: dict[str, Any]) -> None:
         console = Console(width=160)  # a log or a pipe: keep each verdict on one line
     table = Table(
         title=f"cpviz bench — {report['cores']} cores, Python {report['python']}"
+        + (", GIL on" if report.get("gil", True) else ", free-threaded (GIL off)")
         + (" (quick)" if report["quick"] else ""),
-        caption=f"measured in {report['total_s']:.0f} s; parallelism = CPU seconds ÷ wall",
+        caption=f"{report.get('interpreter', '')}: measured in {report['total_s']:.0f} s; "
+        "parallelism = CPU seconds ÷ wall",
     )
     for name, justify in (("comparison", "left"), ("wall", "right"), ("cpu", "right"),
                           ("parallelism", "right"), ("speedup", "right"), ("verdict", "left")):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cpviz.argtypes import bounded
 from cpviz.crash import screen_status
 from cpviz.engine.errors import UsageError
 from cpviz.engine.recording import Header, Recorder
@@ -23,15 +24,8 @@ from cpviz.engine.recording.index import Index, scan
 MIN_MB, MAX_MB = 0.01, 1_000_000.0
 
 
-def megabytes(text: str) -> float:
-    """``--record-max-mb``: a size in megabytes, within MIN_MB and MAX_MB."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected megabytes, got {text!r}") from None
-    if not MIN_MB <= value <= MAX_MB:
-        raise argparse.ArgumentTypeError(f"must be from {MIN_MB:g} to {MAX_MB:g} MB, got {text}")
-    return value
+#: ``--record-max-mb``: a size in megabytes, within MIN_MB and MAX_MB.
+megabytes = bounded(MIN_MB, MAX_MB, unit="MB", noun="megabytes")
 
 
 def add_commands(sub: Any, options: Callable[[str], Sequence[argparse.ArgumentParser]]) -> None:
@@ -139,6 +133,7 @@ def summary(index: Index) -> dict[str, Any]:
         "more_runs": max(0, len(index.runs) - MAX_LISTED_RUNS),
         "incidents": index.freezes,
         "stalls": index.stalls,
+        "os_samples": index.os_samples,
     }
 
 
@@ -156,7 +151,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(
             f"{info['file']}: {_count(info['events'], 'event')} over "
             f"{info['duration_s']:.3f} s, {_count(len(info['runs']), 'run')}, "
-            f"{_count(info['incidents'], 'loop freeze')}, {_count(info['stalls'], 'stall')}; "
+            f"{_count(info['incidents'], 'loop freeze')}, {_count(info['stalls'], 'stall')}, "
+            f"{info['os_samples']} batches of thread and process samples; "
             f"recorded {info['started']} by cpviz {info['cpviz']} on {info['platform']} "
             f"({info['cores']} cores)"
         )

@@ -11,16 +11,14 @@ changes. The program's code is untouched.
 
 Every asyncio loop the program creates is traced and watched, whichever thread runs it and
 however it was made (``asyncio.run``, ``asyncio.Runner``, ``new_event_loop``, a
-``loop_factory``): the tracer attaches when a loop is created, the heartbeat and the watchdog
-when it starts running and until it stops. A loop that is not asyncio's own (uvloop) is watched
-for freezes, and the screen says once that its task steps cannot be traced.
+``loop_factory``): see :mod:`cpviz.agent.probes`, which an application that embeds the agent
+(:mod:`cpviz.agent.install`) loads too.
 
 Standard library only: this runs inside the user's program (and interpreter).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -30,18 +28,16 @@ import socket
 import sys
 import threading
 import traceback
-from asyncio import base_events
-from asyncio import events as aio_events
-from collections.abc import Callable, Sequence
-from types import ModuleType
+from collections.abc import Sequence
 from typing import Any
 
+from cpviz.agent.probes import PROGRAM_RUN, Probes, install_hooks, watch_trio
 from cpviz.agent.streamer import Streamer
 from cpviz.agent.tracer import Tracer
-from cpviz.agent.trio_probe import TrioLoop, make_instrument, when_imported, wrap_run
-from cpviz.agent.watchdog import Watchdog, is_probe
+from cpviz.agent.trio_probe import TrioLoop
+from cpviz.agent.watchdog import is_probe
 from cpviz.engine.clock import MonotonicClock
-from cpviz.engine.events import IncidentRecord, Role, RunEnd, RunResult, RunStart
+from cpviz.engine.events import Observed, RunEnd, RunResult, RunStart
 from cpviz.engine.stream import EventStream
 from cpviz.engine.wire import (
     CHANNEL_FD_ENV,
@@ -53,153 +49,57 @@ from cpviz.engine.wire import (
     read_frames,
 )
 
-#: The run id a program's one run has (the viewer numbers it the same).
-PROGRAM_RUN = 1
 #: Frames of a program's exception kept in its result.
 LAST_FRAMES = 5
 
 
-class Probes:
-    """The probes of one program: a tracer per asyncio loop, a watchdog per running loop."""
+class ProgramProbes(Probes):
+    """The probes, plus what a program run as it is gets like the lab's runs: the no-progress
+    detector on each traced loop (a deadlock among its tasks), and one line for each loop whose
+    task steps cannot be traced (uvloop), so an empty timeline never passes for an idle one."""
 
-    def __init__(self, stream: EventStream, clock: MonotonicClock, threshold_s: float) -> None:
-        self.stream = stream
-        self.clock = clock
-        self.threshold_s = threshold_s
-        #: The program's run: every task of every loop belongs to it.
-        self.run_id = PROGRAM_RUN
-        self._tracers: dict[int, Tracer] = {}
-        self._watchdogs: dict[int, Watchdog] = {}
-        #: Native ids of the threads running a watched loop now.
-        self._loop_threads: dict[int, int] = {}
-        self._untraced: set[str] = set()
-        #: Called when a loop starts on a thread (the streamer then sends the thread roles).
-        self.on_threads: Callable[[], None] | None = None
-        #: Watchdogs of loops that stopped: their freezes still belong to the run's result.
-        self._done: list[Watchdog] = []
-        self._lock = threading.Lock()
+    def __init__(self, stream: EventStream, clock: MonotonicClock, threshold_s: float,
+                 stall_s: float) -> None:
+        super().__init__(stream, clock, threshold_s)
+        self.stall_s = stall_s
+        #: Per loop thread, its detector; the figures of the first stall; the notes.
+        self._detectors: dict[int, Any] = {}
+        self.stall: dict[str, Any] = {}
+        self.notes: list[str] = []
 
-    # -- the hooks ------------------------------------------------------------------------------
-
-    def loop_created(self, loop: asyncio.AbstractEventLoop) -> None:
-        """A loop was made: trace it from its first task on."""
-        tracer = Tracer(origin=self.clock.origin, track_runs=True, default_run=self.run_id)
-        try:
-            tracer.attach(loop)
-        except (TypeError, RuntimeError):
-            return
-        self.stream.add_feed(tracer)
-        with self._lock:
-            self._tracers[id(loop)] = tracer
-
-    def loop_running(self, loop: asyncio.AbstractEventLoop | TrioLoop | None) -> None:
-        """This thread's loop started (``loop``) or stopped (None) running."""
+    def loop_running(self, loop: Any) -> None:
         me = threading.get_ident()
         if loop is None:
-            with self._lock:
-                watchdog = self._watchdogs.pop(me, None)
-                self._loop_threads.pop(me, None)
-                if watchdog is not None:
-                    self._done.append(watchdog)
-            if watchdog is not None:
-                watchdog.detach()
+            detector = self._detectors.pop(me, None)
+            if detector is not None:
+                found = detector.unwatch(self.run_id, self.clock.now())
+                detector.detach()
+                self.stall = self.stall or found
+            super().loop_running(loop)
             return
-        if (id(loop) not in self._tracers and type(loop).__name__ not in self._untraced
-                and not isinstance(loop, TrioLoop)):
-            self._untraced.add(type(loop).__name__)
-            print(f"cpviz: {type(loop).__module__}.{type(loop).__name__} cannot be traced step "
-                  "by step (it is not asyncio's own loop); its freezes are still watched",
-                  file=sys.stderr)
-        watchdog = Watchdog(self.stream.put, self.clock, threshold_s=self.threshold_s)
+        super().loop_running(loop)
         with self._lock:
-            self._watchdogs[me] = watchdog
-            known = threading.get_native_id() in self._loop_threads.values()
-            self._loop_threads[me] = threading.get_native_id()
-        watchdog.attach(loop)  # type: ignore[arg-type]  # a TrioLoop quacks as one
-        if not known and self.on_threads is not None:
-            self.on_threads()
+            tracer = self._tracers.get(id(loop))
+        if tracer is not None:
+            self._watch_progress(me, loop, tracer)
+        elif not isinstance(loop, TrioLoop):
+            note = (f"{type(loop).__module__}.{type(loop).__name__}: task steps are not traced "
+                    "(not asyncio's own loop); freezes are watched")
+            if note not in self.notes:
+                self.notes.append(note)
+                # Said on the stream too: a recording keeps it, the screen can show it.
+                self.stream.put(Observed(self.clock.now(), os.getpid(), "note", note))
 
-    # -- what the streamer and the result need --------------------------------------------------
+    def _watch_progress(self, me: int, loop: Any, tracer: Tracer) -> None:
+        from cpviz.agent.progress import ProgressDetector
 
-    def tracers(self) -> list[Tracer]:
-        with self._lock:
-            return list(self._tracers.values())
+        def skip() -> set[int]:  # the loops' threads and cpviz's: their CPU is not progress
+            return {tid for tid, _name, role in self.threads() if role in ("loop", "probe")}
 
-    def threads(self) -> list[tuple[int, str, Role]]:
-        with self._lock:
-            loops = set(self._loop_threads.values())
-        out: list[tuple[int, str, Role]] = []
-        for thread in threading.enumerate():
-            tid = thread.native_id
-            if tid is None:
-                continue
-            role: Role = "loop" if tid in loops else "probe" if is_probe(thread) else "thread"
-            out.append((tid, thread.name, role))
-        return out
-
-    def incidents(self, t0: float, t1: float) -> tuple[IncidentRecord, ...]:
-        with self._lock:
-            watchdogs = list(self._watchdogs.values()) + list(self._done)
-        return tuple(i for w in watchdogs for i in w.incidents_between(t0, t1))
-
-    def trio_running(self, loop: Any) -> None:
-        """A trio run started (``loop``: its stand-in for the watchdog) or ended (None)."""
-        self.loop_running(loop)
-
-    def max_lag(self, t0: float, t1: float) -> float:
-        """The worst heartbeat lag of any of the program's loops in [t0, t1]."""
-        with self._lock:
-            watchdogs = list(self._watchdogs.values()) + list(self._done)
-        return max((w.max_lag_between(t0, t1) for w in watchdogs), default=0.0)
-
-    def stop(self) -> None:
-        with self._lock:
-            watchdogs = list(self._watchdogs.values())
-        for watchdog in watchdogs:
-            watchdog.detach()
-
-
-def install_hooks(probes: Probes) -> None:
-    """Make every asyncio loop of this process known to ``probes``.
-
-    Two places see every loop: ``BaseEventLoop.__init__`` (asyncio's own loops, before their
-    first task) and ``events._set_running_loop``, which every loop calls when it starts and
-    stops running on a thread (uvloop too, as it calls asyncio's).
-    """
-    original_init = base_events.BaseEventLoop.__init__
-    original_set = aio_events._set_running_loop
-
-    def init(self: base_events.BaseEventLoop, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        probes.loop_created(self)
-
-    def set_running(loop: asyncio.AbstractEventLoop | None) -> None:
-        original_set(loop)
-        try:
-            probes.loop_running(loop)
-        except Exception as exc:  # a probe must never take the program down
-            print(f"cpviz: could not watch a loop: {exc}", file=sys.stderr)
-
-    base_events.BaseEventLoop.__init__ = init  # type: ignore[method-assign,assignment]
-    aio_events._set_running_loop = set_running
-    # asyncio re-exports it; code that took it from there (uvloop) must see the wrapper too.
-    asyncio._set_running_loop = set_running
-
-
-def watch_trio(probes: Probes) -> None:
-    """Trace trio runs too, through its Instrument API, once the program imports trio."""
-
-    def patch(trio: ModuleType) -> None:
-        try:
-            def instrument() -> Any:
-                return make_instrument(trio, probes.clock, probes.stream.put, probes.run_id,
-                                       probes.trio_running)
-
-            wrap_run(trio, instrument)
-        except Exception as exc:  # a probe must never take the program down
-            print(f"cpviz: trio will not be traced: {exc}", file=sys.stderr)
-
-    when_imported("trio", patch)
+        detector = ProgressDetector(tracer, self.clock, stall_s=self.stall_s, skip=skip)
+        detector.attach(loop)
+        detector.watch(self.run_id, self.clock.now())
+        self._detectors[me] = detector
 
 
 def _last_frames(exc: BaseException) -> list[str]:
@@ -263,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sender = Sender(sock)
     clock = MonotonicClock(float(config["origin"]))
     stream = EventStream(clock)
-    probes = Probes(stream, clock, float(config["threshold_s"]))
+    probes = ProgramProbes(stream, clock, float(config["threshold_s"]),
+                           float(config.get("stall_s", 1.0)))
     probes.run_id = run_id
     install_hooks(probes)
     watch_trio(probes)
@@ -300,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     ("max_loop_lag_s", round(probes.max_lag(t0, t1), 6))]
     if frames:
         extra.append(("last_frames", frames))
+    extra += list(probes.stall.items())
+    if probes.notes:
+        extra.append(("note", "; ".join(probes.notes)))
     wall = max(t1 - t0, 1e-9)
     result = RunResult(name, "program", params, wall, 0.0, 0.0, None, None,
                        probes.incidents(t0, t1), outcome, extra=tuple(extra))

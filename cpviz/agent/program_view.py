@@ -16,8 +16,6 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from types import FrameType
 from typing import Protocol
 
-import psutil
-
 from cpviz.agent.watchdog import classify
 from cpviz.engine import procfs
 
@@ -249,6 +247,10 @@ class ProgramView:
         return out
 
     def _from_psutil(self) -> Iterator[tuple[Hashable, float]]:
+        try:  # only where /proc is missing; a program's interpreter may not have it either
+            import psutil
+        except ImportError:
+            return
         try:
             me = psutil.Process(self._pid)
             threads = me.threads()

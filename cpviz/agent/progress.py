@@ -23,7 +23,10 @@ callback (not a task, so it never shows up as a step itself):
 * A pending task is **stuck** when it waits on an asyncio or anyio primitive (Lock, Event,
   Condition, Semaphore, CapacityLimiter, Queue, memory object stream) called directly from
   user code, or on a worker thread that is blocked acquiring a lock. Tasks that only join others
-  (task-group exit, ``gather``, awaiting a task) count as neither.
+  (task-group exit, ``gather``, awaiting a task) count as neither. So does a wait on anything
+  but a lock or a semaphore while the loop **listens to the world** (a socket or a pipe of the
+  program's is registered on it): a server idles in ``await stop.wait()`` or ``queue.get()``
+  until a request or a signal comes, and only a lock waits on a task that holds it.
 * A run with stuck waiters and no such wake-up is still alive while a **timer it set** will
   fire (any finite timer made in the run's context, cpviz's own and cancel-scope deadlines
   aside: a ``call_later`` that sets the Event a task waits on is a wake-up nobody awaits).
@@ -68,38 +71,45 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Literal
 
-import anyio
-import anyio.abc
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
 from cpviz.agent.program_view import CPU_SHARE, Program, ProgramView
-from cpviz.agent.tracer import RUN_ID, Tracer
+from cpviz.agent.tracer import RUN_ID, Tracer, task_name
 from cpviz.agent.watchdog import capture_stack, classify, describe_frames
 from cpviz.engine.clock import Clock
 from cpviz.engine.events import Event, StallEnd, StallStart, Waiter
 
+#: Primitives only the task holding them lets go of (even while the loop listens to the world).
+HELD: tuple[type, ...] = (asyncio.Lock, asyncio.Semaphore)
+_ANYIO_WAITS: tuple[type, ...] = ()
+_ANYIO_JOINERS: tuple[type, ...] = ()
+_ANYIO_DEADLINES: tuple[type, ...] = ()
+try:  # the lab has anyio; a program run as it is may be in an interpreter without it
+    import anyio
+    import anyio.abc
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    HELD += (anyio.Lock, anyio.Semaphore, anyio.CapacityLimiter)
+    _ANYIO_WAITS = (anyio.Event, anyio.Condition, MemoryObjectReceiveStream,
+                    MemoryObjectSendStream)
+    _ANYIO_JOINERS = (anyio.abc.TaskGroup,)
+    _ANYIO_DEADLINES = (anyio.CancelScope,)
+except ImportError:
+    pass
+
 #: Objects whose waits only another task (or thread) of the program can end.
 PRIMITIVES: tuple[type, ...] = (
-    asyncio.Lock,
+    *HELD,
     asyncio.Event,
     asyncio.Condition,
-    asyncio.Semaphore,
     asyncio.Barrier,
     asyncio.Queue,
-    anyio.Lock,
-    anyio.Event,
-    anyio.Condition,
-    anyio.Semaphore,
-    anyio.CapacityLimiter,
-    MemoryObjectReceiveStream,
-    MemoryObjectSendStream,
+    *_ANYIO_WAITS,
 )
-_JOINERS: tuple[type, ...] = (anyio.abc.TaskGroup, asyncio.TaskGroup)
+_JOINERS: tuple[type, ...] = (*_ANYIO_JOINERS, asyncio.TaskGroup)
 _JOIN_FUNCTIONS = frozenset({"wait", "_wait", "gather", "shield", "as_completed"})
 _TASKS_FILE = os.path.abspath(asyncio.tasks.__file__)
 #: Library frames (threading, queue) that wait for another thread; untimed means blocked.
@@ -108,7 +118,7 @@ _BEFORE_WITH = dis.opmap.get("BEFORE_WITH", -1)
 #: Timers whose callbacks live here are cpviz's own probes (heartbeat, this check, gauges).
 _PROBE_MODULES = ("cpviz.agent.", "cpviz.engine.")
 #: Timers that end a wait rather than let it go on: ``move_on_after``, ``asyncio.timeout``.
-_DEADLINES: tuple[type, ...] = (anyio.CancelScope, asyncio.Timeout)
+_DEADLINES: tuple[type, ...] = (*_ANYIO_DEADLINES, asyncio.Timeout)
 
 Verdict = Literal["wake", "stuck", "neither"]
 
@@ -178,7 +188,7 @@ def _holder(primitive: Any) -> str | None:
     for obj in (primitive, getattr(primitive, "_lock", None)):
         owner = getattr(obj, "_owner_task", None)
         if isinstance(owner, asyncio.Task):
-            return owner.get_name()
+            return task_name(owner)
     return None
 
 
@@ -254,6 +264,23 @@ class _Scene:
         #: Runs with a timer of their own pending (see :func:`_program_timer`).
         self._timed_runs: set[int] = set()
         self._workers: dict[int, tuple[threading.Thread, FrameType | None]] | None = None
+        self._listens: bool | None = None
+
+    def listens(self) -> bool:
+        """Whether the loop waits on a file descriptor of the program's (a server's socket, a
+        connection, a pipe; its own self-pipe aside), so something from outside may wake it."""
+        if self._listens is None:
+            selector = getattr(self.loop, "_selector", None)
+            try:
+                found = selector.get_map() if selector is not None else None
+                fds = set(found) if found is not None else set()
+            except (AttributeError, RuntimeError, ValueError):
+                fds = set()
+            ssock = getattr(self.loop, "_ssock", None)
+            if ssock is not None:
+                fds.discard(ssock.fileno())
+            self._listens = bool(fds)
+        return self._listens
 
     def tasks(self, run_id: int) -> list[asyncio.Task[Any]]:
         if self._by_run is None:
@@ -362,10 +389,14 @@ def classify_task(task: asyncio.Task[Any], scene: _Scene) -> tuple[Verdict, Wait
     if not all(isinstance(obj, PRIMITIVES) for obj in selves):
         return "wake", None  # sockets, streams, pools: an outside event may end the wait
     outward = list(reversed(selves))  # the primitive user code called first
+    if not isinstance(outward[0], HELD) and scene.listens():
+        # A server idles like this: a queue or an event that a callback on its socket (a
+        # Protocol, a signal) will fill or set. Not stuck, and no proof of life either.
+        return "neither", None
     user = frames[len(frames) - len(tail) - 1] if len(frames) > len(tail) else None
     _stack, culprit, _call = describe_frames(frames)
     name = _name_in(user, outward) or type(outward[0]).__name__
-    return "stuck", Waiter("task", task.get_name(), culprit, name, _holder(outward[0]))
+    return "stuck", Waiter("task", task_name(task), culprit, name, _holder(outward[0]))
 
 
 class ProgressDetector:
@@ -390,6 +421,7 @@ class ProgressDetector:
         check_s: float = 0.1,
         emit: Callable[[Event], None] | None = None,
         program: Program | None = None,
+        skip: Callable[[], Collection[int]] | None = None,
     ) -> None:
         if stall_s <= 0:
             raise ValueError(f"stall threshold must be positive, got {stall_s}")
@@ -405,6 +437,8 @@ class ProgressDetector:
         self._loop_thread: int | None = None
         self._loop_native: int | None = None
         self._program = program
+        #: Native ids of the threads that are not the program's (the loop's, cpviz's probes).
+        self._skip = skip
         self._view: ProgramView | None = None
         #: Below this much CPU between two readings, a thread or process did not run.
         self._cpu_floor = CPU_SHARE * self.check_s
@@ -580,6 +614,8 @@ class ProgressDetector:
     def _probe_threads(self) -> set[int]:
         """Native ids of the loop thread and cpviz's probe threads: their CPU is not the
         program's (the loop's own progress is its task steps)."""
+        if self._skip is not None:
+            return set(self._skip())
         # The lab imports this module; its rule for thread roles is read when first needed.
         from cpviz.agent.lab import thread_roles
 

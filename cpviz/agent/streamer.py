@@ -64,6 +64,7 @@ class Streamer:
         self._lock = threading.Lock()
         self._threads_sent: list[Any] = []
         self._threads_at = 0.0
+        self._thread_count = 0
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpviz-streamer", daemon=True)
         # The streamer reads the tracers' rings raw; the stream keeps only the queue the other
@@ -150,8 +151,12 @@ class Streamer:
                 events.append(StreamGap(probes.stream.clock.now(), dropped))
             send_events()
             now = time.monotonic()
-            if now - self._threads_at >= THREADS_S:
+            # A thread started or ended (a pool's workers): its name and role go out at once,
+            # so the viewer's rows are named from their first sample, not up to THREADS_S on.
+            count = threading.active_count()
+            if now - self._threads_at >= THREADS_S or count != self._thread_count:
                 self._threads_at = now
+                self._thread_count = count
                 threads = [list(t) for t in probes.threads()]
                 if threads != self._threads_sent:
                     self._threads_sent = threads

@@ -1,9 +1,9 @@
 """Programs run as they are written: ``cpviz run -- python app.py args``, the way people would.
 
-Each program under tests/corpus/programs is ordinary code nobody wrote for cpviz. The tests
-assert what cpviz reports about it (never how long anything took): its loop traced and the
-freeze named at its line, its output kept out of ``--json``, its exit status and exception,
-Ctrl+C and ``--duration`` reporting what was measured so far.
+Each program under examples/ and tests/corpus/programs is ordinary code nobody wrote for
+cpviz. The tests assert what cpviz reports about it (never how long anything took): its loop
+traced and the freeze named at its line, its output kept out of ``--json``, its exit status and
+exception, Ctrl+C and ``--duration`` reporting what was measured so far.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import pytest
 from tests.paths import ROOT
 
 PROGRAMS = ROOT / "tests" / "corpus" / "programs"
+#: The README's examples: ordinary programs too, and the tests keep them working.
+EXAMPLES = ROOT / "examples"
 CPVIZ = [sys.executable, "-m", "cpviz"]
 
 
@@ -37,7 +39,7 @@ def _blocks_line(path: Path) -> int:
 
 
 def test_a_script_with_arguments_runs_as_main_and_its_loop_is_traced() -> None:
-    path = PROGRAMS / "fetch_args.py"
+    path = EXAMPLES / "fetch_args.py"
     result, err = _run("--", sys.executable, str(path), "30", "0.05")
     assert result["outcome"] == "completed" and result["exit_status"] == 0
     assert result["params"]["argv"].endswith("fetch_args.py 30 0.05")
@@ -51,7 +53,7 @@ def test_a_script_with_arguments_runs_as_main_and_its_loop_is_traced() -> None:
 
 
 def test_the_short_form_and_a_def_main_that_calls_asyncio_run() -> None:
-    path = PROGRAMS / "def_main.py"
+    path = EXAMPLES / "def_main.py"
     result, _err = _run(str(path.relative_to(ROOT)))
     (incident,) = result["incidents"]
     assert incident["line"] == _blocks_line(path)
@@ -67,7 +69,7 @@ def test_a_program_that_raises_reports_its_exception_and_last_frames() -> None:
 
 
 def test_a_pools_workers_are_the_programs_processes() -> None:
-    result, _err = _run("--", sys.executable, str(PROGRAMS / "pool_script.py"))
+    result, _err = _run("--", sys.executable, str(EXAMPLES / "pool_script.py"))
     assert result["outcome"] == "completed"
     # Eight jobs spinning 0.4 s each, in two worker processes: their CPU is counted with the
     # program's (the observed tree, workers included). The program's own process, which only
@@ -78,7 +80,7 @@ def test_a_pools_workers_are_the_programs_processes() -> None:
 
 def test_ctrl_c_stops_a_server_and_still_reports_what_it_measured() -> None:
     proc = subprocess.Popen(
-        [*CPVIZ, "run", "--json", "--", sys.executable, str(PROGRAMS / "echo_server.py")],
+        [*CPVIZ, "run", "--json", "--", sys.executable, str(EXAMPLES / "echo_server.py")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         stdin=subprocess.DEVNULL,
     )
@@ -104,14 +106,14 @@ def test_ctrl_c_stops_a_server_and_still_reports_what_it_measured() -> None:
 
 def test_duration_ends_a_program_that_would_run_forever() -> None:
     result, err = _run("--duration", "1", "--", sys.executable,
-                       str(PROGRAMS / "echo_server.py"))
+                       str(EXAMPLES / "echo_server.py"))
     assert result["ended_by"] == "--duration 1"
     assert "bye" in err
 
 
 def test_a_trio_program_is_traced_and_its_blocking_call_named_at_its_line() -> None:
     pytest.importorskip("trio", reason="trio is in the test extra; install '.[test]'")
-    path = PROGRAMS / "trio_sleep.py"
+    path = EXAMPLES / "trio_sleep.py"
     result, _err = _run("--", sys.executable, str(path))
     assert result["tasks"] >= 4 and result["steps"] > 10
     (incident,) = result["incidents"]

@@ -97,3 +97,26 @@ def test_the_observed_side_runs_without_loading_textual() -> None:
         timeout=60,
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_embedded_agent_needs_only_the_standard_library() -> None:
+    """What ``cpviz.agent.install()`` and ``cpviz -- python app.py`` load into someone's
+    program: the standard library and cpviz's own stdlib-only modules, nothing installed beside
+    them (no psutil, no anyio), since the program's interpreter may have nothing else."""
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import cpviz.agent\n"
+        "cpviz.agent.install\n"
+        "import cpviz.agent.embed, cpviz.agent.flight, cpviz.agent.probes, cpviz.agent.sockets\n"
+        "import cpviz.agent.boot, cpviz.agent.trio_probe\n"
+        "tops = {m.split('.')[0] for m in set(sys.modules) - before}\n"
+        "std = sys.stdlib_module_names\n"
+        "print(','.join(sorted(t for t in tops if t != 'cpviz' and t not in std\n"
+        "    and t.lstrip('_') not in std and not t.startswith('_sysconfigdata'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+        timeout=60,
+    )
+    assert out.stdout.strip() == ""
