@@ -119,9 +119,9 @@ def _count_frames(app: Any, frames: list[int]) -> bool:
     if not callable(original):
         return False
 
-    def frame() -> None:
+    def frame(*args: Any, **kwargs: Any) -> None:
         frames[0] += 1
-        original()
+        original(*args, **kwargs)
 
     app._frame = frame
     return True

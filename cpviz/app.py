@@ -7,6 +7,7 @@ display time down to the widgets as attributes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -35,12 +36,19 @@ from cpviz.widgets import (
     WorkloadChoice,
 )
 from cpviz.widgets._format import fmt_seconds, fmt_window
-from cpviz.widgets.measures import MAX_LINES as MEASURE_LINES
+from cpviz.widgets.measures import lines_for as measure_lines
+from cpviz.widgets.os_rows import OsRows
 from cpviz.widgets.seek_screen import SeekScreen
 
 #: Timeline windows that ``+`` and ``-`` step through, in seconds.
 WINDOWS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 DEFAULT_WINDOW = 5.0
+#: Source seconds between moves of the views on the time axis (lanes, measures, timeline,
+#: thread rows) on timer frames. Each move repaints every row that shifted, and a screen update
+#: costs Textual about a millisecond however little it holds, so the axis moves five times a
+#: second (four columns at a time at 5 s across 100 columns; windows of 20 s and more move by
+#: single columns) instead of with every frame. Frames asked for directly (keys) always move it.
+AXIS_EVERY_S = 0.2
 #: Keys 1..9 and 0 map to the first ten workloads (the tenth is your own code, if given).
 MAX_WORKLOADS = 10
 
@@ -109,6 +117,8 @@ class CpvizApp(CrashLine):
         Binding("plus,equals_sign", "zoom_in", "zoom", key_display="+/-"),
         Binding("minus", "zoom_out", "zoom out", show=False),
         Binding("o", "toggle_output", "output", show=False),
+        Binding("i", "toggle_own", "own", show=False),
+        Binding("t", "toggle_chart", "chart/table", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
@@ -171,6 +181,8 @@ class CpvizApp(CrashLine):
         self._reported: set[int] = set()
         #: Time of the last observed-process event already told (see _report_observed).
         self._observed_upto = -1.0
+        #: The AXIS_EVERY_S period the axis views were last moved in.
+        self._axis_tick = -1
         self.lanes = CoreLanes(self.model, id="lanes")
         self.runs = RunPanel(self.model, id="runs")
         self.timeline = Timeline(self.model, id="timeline")
@@ -180,6 +192,14 @@ class CpvizApp(CrashLine):
         self.alarm = BlockingAlarm(self.model, id="alarm")
         #: The observed program's own output (``o``); only a program run as it is has any.
         self.output = OutputPane(self.model, id="output")
+        #: Threads and processes as the OS saw them: a live lab's sampler, or a recording's.
+        sampler = getattr(getattr(controller, "lab", None), "os_rows", None)
+        store = getattr(sampler, "store", None)
+        if store is None and self.replay is not None:
+            store = self.replay.os_rows
+        self.os_rows = OsRows(store, id="os-rows")
+        if store is None:
+            self.os_rows.display = False
 
     # -- composition and the frame loop ---------------------------------------------------------
 
@@ -189,12 +209,15 @@ class CpvizApp(CrashLine):
         yield Footer()
 
     def compose_views(self) -> ComposeResult:
-        """The views, top to bottom: cores beside runs, then measures, timeline and alarm."""
+        """The views, top to bottom: runs, then cores, measures, timeline and alarm."""
         with Horizontal(id="top"):
-            yield self.lanes
             yield self.runs
+        # Full width under the runs, on the timeline's axis: a core's column sits over the
+        # task rows' column for the same moment.
+        yield self.lanes
         yield self.measures
         yield self.timeline
+        yield self.os_rows
         yield self.alarm
         yield self.output
 
@@ -204,11 +227,18 @@ class CpvizApp(CrashLine):
             key, mode = self.start_request
             self._start_requested(key, mode)
         self._frame()
-        self.set_interval(1 / self.fps, self._frame)
+        self.set_interval(1 / self.fps, self._tick)
         self._check_size(self.size.width, self.size.height)
 
-    def _frame(self) -> None:
-        """Fold what the Source has, advance display time unless paused, push both down."""
+    def _tick(self) -> None:
+        """The frame timer's frame: the axis views move only on a new AXIS_EVERY_S period."""
+        self._frame(axis=False)
+
+    def _frame(self, axis: bool = True) -> None:
+        """Fold what the Source has, advance display time unless paused, push both down.
+
+        ``axis`` False (the timer) moves the views on the time axis only once a period.
+        """
         replay = self.replay
         if replay is not None and replay.take_reset():
             self.model.reset()  # a backward seek: fold again from the start
@@ -224,7 +254,7 @@ class CpvizApp(CrashLine):
         self._sync_recording()
         if replay is not None:
             self._update_subtitle()
-        self._push()
+        self._push(axis)
 
     def display_time(self, t: float) -> float:
         """What the views draw at Source time ``t``: the same, or slowed from ``anchor`` on.
@@ -286,25 +316,38 @@ class CpvizApp(CrashLine):
             elif ev.what == "exited":
                 self.notify(f"{ev.detail}; the next key starts it again", severity="error",
                             timeout=15)
+            elif ev.what == "note":
+                self.notify(ev.detail, timeout=15)
 
-    def _push(self) -> None:
+    def _push(self, axis: bool = True) -> None:
         """Hand the frame's display time down; each view repaints only what visibly changed.
 
         Plain method calls, not reactive assignments: a reactive with repaint would redraw a
-        whole widget on every frame even when nothing on it moved.
+        whole widget on every frame even when nothing on it moved. ``axis`` False leaves the
+        views on the time axis as they are until a new AXIS_EVERY_S period of the Source clock.
         """
         # Held by reference, so the views keep up while help or the resize hint covers them.
         now = self.now
-        self.lanes.show(now)
-        self.timeline.show(now, self.window_s)
-        info = self._selected_info()
-        height = self.size.height
-        self.measures.max_lines = 1 if height < 32 else (5 if height < 46 else MEASURE_LINES)
-        self.measures.show(now, self.window_s, info.key if info is not None else None,
-                           self.timeline.axis_width())
+        tick = math.floor(self.source.clock.now() / AXIS_EVERY_S)
+        if axis or tick != self._axis_tick:
+            self._axis_tick = tick
+            self._push_axis(now)
+            # With the axis: a run's end shows at the next move, and keys push it at once.
+            self.runs.show(now, self._choices(), self.selected)
         self.alarm.show(now)
         self.output.show()
-        self.runs.show(now, self._choices(), self.selected)
+
+    def _push_axis(self, now: float) -> None:
+        """The views on the shared time axis, all at once, so their columns move together."""
+        height = self.size.height
+        self.timeline.show(now, self.window_s)
+        self.lanes.max_rows = 2 if height < 32 else (4 if height < 46 else 8)
+        self.lanes.show(now, self.window_s, self.timeline.axis_width())
+        info = self._selected_info()
+        self.measures.max_lines = measure_lines(height, self.measures.chart)
+        self.measures.show(now, self.window_s, info.key if info is not None else None,
+                           self.timeline.axis_width())
+        self.os_rows.show(now, self.window_s, self.timeline.axis_width())
 
     def _choices(self) -> tuple[WorkloadChoice, ...]:
         running = self.controller.running()
@@ -548,6 +591,21 @@ class CpvizApp(CrashLine):
             self.screen.dismiss(None)
         elif not isinstance(self.screen, TooSmallScreen):
             self.push_screen(HelpScreen())
+
+    def action_toggle_chart(self) -> None:
+        """t: the measured sweeps and latency as a chart, or their numbers as a table."""
+        self.measures.chart = not self.measures.chart
+        self.notify("measured: chart" if self.measures.chart else "measured: numbers", timeout=2)
+        self._push()
+
+    def action_toggle_own(self) -> None:
+        """Show or hide cpviz's own tasks (and threads): hidden, the rows are the program's."""
+        shown = not self.timeline.show_own
+        self.timeline.show_own = shown
+        self.os_rows.show_own = shown
+        self.notify("cpviz's own tasks and threads shown" if shown else
+                    "cpviz's own tasks and threads hidden", timeout=3)
+        self._push()
 
     def action_toggle_output(self) -> None:
         """Show or hide the program's own output."""

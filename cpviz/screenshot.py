@@ -7,8 +7,13 @@ machine that draws them, so drawing them again changes nothing unless the screen
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
+from itertools import groupby
 from pathlib import Path
+
+from rich.cells import cell_len
 
 from cpviz.app import WINDOWS, CpvizApp
 from cpviz.engine.clock import ManualClock
@@ -18,6 +23,47 @@ from cpviz.engine.replay import ReplayController, ReplaySource
 
 #: Moments a screenshot can be taken at, by name (see :func:`moment`).
 MOMENTS = ("mid", "end", "incident", "stall")
+
+
+#: One text run of Textual's SVG export: its attributes around x and textLength, and its text.
+_RUN = re.compile(r'<text ([^>]*?)x="([0-9.]+)" (y="[0-9.]+") textLength="([0-9.]+)"([^>]*)>'
+                  r'([^<]*)</text>')
+
+
+def on_the_grid(svg: str) -> str:
+    """``svg`` with every text run that mixes blank cells and glyphs split at their borders.
+
+    Textual's export writes a line's cells of one style as one run and stretches it to its
+    cells with ``textLength``. A renderer spreads that stretch evenly over the run's glyphs,
+    so where a font's space and block glyphs differ in width, bars start columns away from
+    their time (a gauge drawn half a second early beside the timeline). Runs of one kind each
+    get their own x, so every glyph sits in its own column in any renderer.
+    """
+
+    def split(match: re.Match[str]) -> str:
+        before, x, y, length, after, escaped = match.groups()
+        text = html.unescape(escaped)
+        cells = cell_len(text)
+        if (not cells or text.strip("\xa0 ") == text or not text.strip("\xa0 ")
+                or not any(_drawn(c) for c in text)):
+            return match.group(0)  # all of one kind, or words: nothing to misplace
+        cell_w = float(length) / cells
+        out: list[str] = []
+        at = float(x)
+        for _blank, run in groupby(text, key=lambda c: c in "\xa0 "):
+            part = "".join(run)
+            width = cell_len(part) * cell_w
+            body = html.escape(part, quote=False).replace("\xa0", "&#160;")
+            out.append(f'<text {before}x="{at:g}" {y} textLength="{width:g}"{after}>{body}</text>')
+            at += width
+        return "".join(out)
+
+    return _RUN.sub(split, svg)
+
+
+def _drawn(char: str) -> bool:
+    """A glyph that draws rather than writes: box drawing, blocks, shapes, braille."""
+    return "\u2500" <= char <= "\u25ff" or "\u2800" <= char <= "\u28ff"
 
 
 class ScreenshotError(CpvizError, ValueError):
@@ -110,4 +156,4 @@ async def render(
             await pilot.press(key)
         await settle(app)
         await pilot.pause()
-        return app.export_screenshot(title="cpviz")
+        return on_the_grid(app.export_screenshot(title="cpviz"))

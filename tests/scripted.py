@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.pilot import Pilot
+
 from cpviz.app import CpvizApp
 from cpviz.engine.clock import ManualClock
 from cpviz.engine.contract import ParamInfo, WorkloadInfo
@@ -35,6 +37,7 @@ from cpviz.engine.events import (
     TaskStep,
 )
 from cpviz.engine.source import ScriptedController, ScriptedSource
+from cpviz.screenshot import settle
 
 CORES = 2
 #: Clock time for the main-screen snapshot: the I/O fan-out is under way.
@@ -308,3 +311,13 @@ def make_app(
         source, controller, start=start, start_settings=start_settings, min_size=min_size
     )
     return app, clock, controller
+
+
+async def settled(pilot: Pilot[None]) -> None:
+    """Two frames of a replay: the first may change a view's height (the measures view sizes
+    itself to its run), and the views lay out again; the second draws on the settled layout."""
+    app = pilot.app
+    assert isinstance(app, CpvizApp)
+    for _ in range(2):
+        await settle(app)
+        await pilot.pause()

@@ -53,6 +53,10 @@ MAX_SERIES = 32
 MAX_POINTS = 1000
 #: Core samples kept, whatever their times say (the history at the fastest sampling, 100 Hz).
 MAX_SAMPLES = 6000
+#: Seconds a core sample stands for when no sample came before it (the sampler's 10 Hz), and
+#: at most (a sampler that stalled says nothing about the time before the stall).
+DEFAULT_SAMPLE_SPAN = 0.1
+MAX_SAMPLE_SPAN = 1.0
 #: Task steps kept across every task; past it, each task keeps only its latest steps.
 MAX_STEPS = 400_000
 #: Runs (with their gauges, points and phases), loop freezes and stalls kept, newest last.
@@ -60,6 +64,21 @@ MAX_RUNS = 50
 MAX_INCIDENTS = 200
 #: Tasks followed for their run's step count once their rows are gone (the oldest go first).
 MAX_TRACKED = 100_000
+#: Tasks kept (their rows and steps), alive or within history_s of their exit.
+MAX_TASKS = 10_000
+#: Task events kept in the journal views fold from (a view further behind starts afresh).
+JOURNAL_LEN = 8192
+#: Journal entry kinds: a task was spawned at ``a``; it stepped (ready ``a``, ran ``b``..``c``);
+#: its last step (the same, and it exited at ``c``).
+SPAWN, STEP, FINAL = 0, 1, 2
+#: Name prefixes of cpviz's own tasks (the lab's dispatcher, its pool helpers): rows hidden
+#: until the person asks for them. Runs' root tasks are named ``workload:mode``.
+OWN_PREFIXES = ("cpviz.", "cpviz:")
+
+
+def is_own(name: str) -> bool:
+    """Whether a task named ``name`` is cpviz's own rather than the observed program's."""
+    return name.startswith(OWN_PREFIXES)
 
 
 def _step_end(step: tuple[float, float, float]) -> float:
@@ -92,6 +111,8 @@ class TaskInfo:
     nsteps: int = 0
     #: Recent steps as (ready, start, end), in start order; old ones are trimmed.
     steps: list[tuple[float, float, float]] = field(default_factory=list)
+    #: cpviz's own task (see is_own), shown only on request.
+    own: bool = False
 
 
 @dataclass(slots=True)
@@ -153,7 +174,7 @@ class Model:
         self,
         cores: int,
         history_s: float = 60.0,
-        max_tasks: int = 5000,
+        max_tasks: int = MAX_TASKS,
         steps_per_task: int = 512,
         max_results: int = 20,
     ) -> None:
@@ -175,6 +196,14 @@ class Model:
         self._dominant: deque[tuple[Role | None, ...]] = deque()
         self.tasks: dict[int, TaskInfo] = {}
         self._seq = 0
+        #: Exited tasks in exit order, as (exit, seq, task id), for pruning without a scan.
+        self._exits: deque[tuple[float, int, int]] = deque()
+        #: Task events as (kind, task id, a, b, c), see SPAWN; ``journal_end`` counts every
+        #: entry ever made, so a view knows what it has folded and whether it fell behind.
+        self.journal: deque[tuple[int, int, float, float, float]] = deque(maxlen=JOURNAL_LEN)
+        self.journal_end = 0
+        #: Bumped when tasks leave other than by exiting within the window (pruned by a cap).
+        self.tasks_dropped = 0
         self.incidents: list[IncidentView] = []
         self.lag_s = 0.0
         self.lag_at = 0.0
@@ -239,8 +268,12 @@ class Model:
                 info.nsteps += 1
                 if len(info.steps) > 2 * self.steps_per_task:
                     del info.steps[: self.steps_per_task]
-                if ev.final:
+                self.journal.append((FINAL if ev.final else STEP, ev.task_id, ev.ready,
+                                     ev.start, ev.end))
+                self.journal_end += 1
+                if ev.final and info.exit is None:
                     info.exit = ev.end
+                    self._exits.append((ev.end, info.seq, ev.task_id))
                 if ev.end > self.latest:
                     self.latest = ev.end
             elif kind is TaskSpawn:
@@ -249,8 +282,11 @@ class Model:
                 self._seq += 1
                 tasks.pop(ev.task_id, None)  # an id can be reused once its task is gone
                 tasks[ev.task_id] = TaskInfo(
-                    ev.task_id, ev.name, ev.run_id, ev.parent_id, ev.t, self._seq
+                    ev.task_id, ev.name, ev.run_id, ev.parent_id, ev.t, self._seq,
+                    own=is_own(ev.name),
                 )
+                self.journal.append((SPAWN, ev.task_id, ev.t, ev.t, ev.t))
+                self.journal_end += 1
                 if ev.run_id:
                     self._run_tasks[ev.run_id] = self._run_tasks.get(ev.run_id, 0) + 1
                     self._task_run[ev.task_id] = ev.run_id
@@ -399,16 +435,7 @@ class Model:
             self._dominant.popleft()
         if tasks_changed:
             self._cap_steps()
-        if len(self.tasks) > self.max_tasks or (
-            self.tasks and self._oldest_exit_before(horizon)
-        ):
-            keep = [
-                t for t in self.tasks.values() if t.exit is None or t.exit >= horizon
-            ]
-            if len(keep) > self.max_tasks:
-                keep = keep[-self.max_tasks :]
-            self.tasks = {t.task_id: t for t in keep}
-            self.tasks_version += 1
+        self._prune_tasks(horizon)
         if len(self.incidents) > MAX_INCIDENTS:
             del self.incidents[: len(self.incidents) - MAX_INCIDENTS]
             self.incidents_version += 1
@@ -449,9 +476,27 @@ class Model:
                 del info.steps[:-keep]
         self.tasks_version += 1
 
-    def _oldest_exit_before(self, horizon: float) -> bool:
-        first = next(iter(self.tasks.values()))
-        return first.exit is not None and first.exit < horizon
+    def _prune_tasks(self, horizon: float) -> None:
+        """Tasks that exited before ``horizon`` go, in exit order; past max_tasks the earliest
+        exited go first, then the oldest alive. Costs O(tasks removed), never a scan of all."""
+        tasks, exits = self.tasks, self._exits
+        removed = dropped = 0
+        while exits and (exits[0][0] < horizon or len(tasks) > self.max_tasks):
+            end, seq, task_id = exits.popleft()
+            info = tasks.get(task_id)
+            if info is not None and info.seq == seq:
+                del tasks[task_id]
+                removed += 1
+                dropped += end >= horizon
+        if len(tasks) > self.max_tasks:
+            for task_id in list(itertools.islice(tasks, len(tasks) - self.max_tasks)):
+                del tasks[task_id]
+                dropped += 1
+            removed += 1
+        if removed:
+            self.tasks_version += 1
+        if dropped:
+            self.tasks_dropped += 1
 
     # -- queries: incidents and runs ------------------------------------------------------------
 
@@ -472,7 +517,8 @@ class Model:
     def active_runs(self) -> list[RunView]:
         return [r for r in self.runs.values() if r.end is None]
 
-    def _frozen_spans(self, t0: float, t1: float, now: float) -> list[tuple[float, float]]:
+    def frozen_spans(self, t0: float, t1: float, now: float) -> list[tuple[float, float]]:
+        """Freezes overlapping [t0, t1], an open one running to ``now``."""
         spans = []
         for inc in self.incidents:
             end = inc.end if inc.end is not None else now
@@ -483,26 +529,40 @@ class Model:
     # -- queries: timeline ----------------------------------------------------------------------
 
     def rows(self) -> list[TaskInfo]:
-        """Tasks in the order the timeline lists them (spawn order)."""
+        """Tasks in spawn order."""
         return list(self.tasks.values())
 
-    def task_states(self, info: TaskInfo, t0: float, t1: float, ncols: int) -> list[State]:
+    def run_order(self) -> list[int]:
+        """Runs in the order their rows are listed: going ones first, newest first, then the
+        finished, newest first, then tasks of no run (0)."""
+        runs = self.runs
+        going = sorted((r for r in runs if runs[r].end is None), reverse=True)
+        done = sorted((r for r in runs if runs[r].end is not None), reverse=True)
+        return [*going, *done, 0]
+
+    def task_states(
+        self, info: TaskInfo, t0: float, t1: float, ncols: int,
+        frozen: list[tuple[float, float]] | None = None,
+    ) -> list[State]:
         """The state of one task in each of ``ncols`` equal columns of [t0, t1).
 
         A column counts as RUNNING only when the task ran for at least half of it; a shorter
         step shows as RAN, so a 1 ms step in a 50 ms column does not look like 50 ms of work.
         Likewise READY needs the task to have waited to run for a quarter of the column: every
         wake-up is ready for some microseconds, and only a delay one can see is worth showing.
+        ``frozen`` is ``frozen_spans(t0, t1, t1)``, worked out once for a frame's rows.
         """
         cols = [State.NONE] * ncols
         if ncols <= 0 or t1 <= t0:
             return cols
         width = (t1 - t0) / ncols
         scale = 1.0 / width
+        origin = round(t0 * scale)
         last = ncols - 1
 
         def col(t: float) -> int:
-            c = int((t - t0) * scale)
+            # Absolute columns, as every view on the axis counts them (cpviz.widgets.axis).
+            c = math.floor(t * scale) - origin
             return 0 if c < 0 else (last if c > last else c)
 
         end = info.exit if info.exit is not None else t1
@@ -511,7 +571,7 @@ class Model:
         for c in range(col(info.spawn), col(end) + 1):
             cols[c] = State.WAITING
         # Every freeze the task lived through, whether or not it has exited since.
-        for s0, s1 in self._frozen_spans(t0, t1, t1):
+        for s0, s1 in self.frozen_spans(t0, t1, t1) if frozen is None else frozen:
             lo, hi = max(s0, info.spawn), min(s1, end)
             if lo <= hi:
                 for c in range(col(lo), col(hi) + 1):
@@ -550,81 +610,25 @@ class Model:
 
         A task counts once per column in each of "ran" and "ready" ("ready" as in task_states:
         waiting to run for at least a quarter of the column); "waiting" is the rest of the
-        tasks alive in that column. Built with difference arrays, so it costs one pass over the
-        steps in the window rather than tasks × columns, and a task with no step in the window
-        costs O(1).
+        tasks alive in that column. Worked out afresh; a view that asks every frame keeps a
+        :class:`BandWindow`, which folds only what is new.
         """
         if ncols <= 0 or t1 <= t0:
             return [0] * ncols, [0] * ncols, [0] * ncols
-        run_d = [0] * (ncols + 1)
-        ready_d = [0] * (ncols + 1)
-        alive_d = [0] * (ncols + 1)
-        scale = ncols / (t1 - t0)
-        quarter = (t1 - t0) / ncols / 4
-        last = ncols - 1
-
-        def mark(diff: list[int], a: int, b: int, upto: int) -> int:
-            """Count columns a..b for one task, skipping those it already counts in."""
-            if a <= upto:
-                a = upto + 1
-            if a > b:
-                return upto
-            diff[a] += 1
-            diff[b + 1] -= 1
-            return b
-
-        for info in self.tasks.values():
-            end = info.exit if info.exit is not None else t1
-            if end < t0 or info.spawn > t1:
-                continue
-            a = int((info.spawn - t0) * scale)
-            b = int((end - t0) * scale)
-            alive_d[0 if a < 0 else (last if a > last else a)] += 1
-            alive_d[(last if b > last else b) + 1] -= 1
-            steps = info.steps
-            if not steps or steps[-1][2] < t0:
-                continue
-            ran_upto = ready_upto = -1
-            for ready, start, stop in steps[bisect_left(steps, t0, key=_step_end) :]:
-                if ready > t1:
-                    break
-                cs = int((start - t0) * scale)
-                cs = 0 if cs < 0 else (last if cs > last else cs)
-                if start - ready >= quarter:
-                    # Columns where this wait covers at least a quarter (as task_states).
-                    fr = (ready - t0) * scale
-                    fs = (start - t0) * scale
-                    cr = int(fr)
-                    if cr + 1 - fr < 0.25 and cr < int(fs):
-                        cr += 1
-                    ce_ready = int(fs)
-                    if fs - ce_ready < 0.25 and ce_ready > cr:
-                        ce_ready -= 1
-                    cr = 0 if cr < 0 else cr
-                    ce_ready = last if ce_ready > last else ce_ready
-                    ready_upto = mark(ready_d, cr, ce_ready, ready_upto)
-                ce = int((stop - t0) * scale)
-                ran_upto = mark(run_d, cs, last if ce > last else ce, ran_upto)
-        running, ready_n, waiting = [], [], []
-        r = q = al = 0
-        for c in range(ncols):
-            r += run_d[c]
-            q += ready_d[c]
-            al += alive_d[c]
-            running.append(r)
-            ready_n.append(q)
-            waiting.append(max(0, al - r - q))
-        return running, ready_n, waiting
+        step = (t1 - t0) / ncols
+        return BandWindow(self).columns(step, round(t0 / step), ncols)
 
     def frozen_columns(self, t0: float, t1: float, ncols: int, now: float) -> list[bool]:
         """Columns during which the loop was frozen."""
         cols = [False] * ncols
         if ncols <= 0 or t1 <= t0:
             return cols
-        scale = ncols / (t1 - t0)
-        for s0, s1 in self._frozen_spans(t0, t1, now):
-            a = max(0, int((s0 - t0) * scale))
-            b = min(ncols - 1, int((s1 - t0) * scale))
+        step = (t1 - t0) / ncols
+        scale = 1.0 / step
+        first = round(t0 * scale)
+        for s0, s1 in self.frozen_spans(t0, t1, now):
+            a = max(0, math.floor(s0 * scale) - first)
+            b = min(ncols - 1, math.floor(s1 * scale) - first)
             for c in range(a, b + 1):
                 cols[c] = True
         return cols
@@ -635,70 +639,320 @@ class Model:
         return self.samples[-1] if self.samples else None
 
 
-class CoreWindow:
-    """Per core, the mean utilization and dominant cpviz role in each column of a window.
+class _Column:
+    """What the samples overlapping one absolute column add up to, per lane."""
 
-    The lanes redraw several times a second as samples arrive. While the window stays put only
-    the new samples are folded in, so a sample costs O(cores), not O(cores × samples in the
-    window); a new window is worked out afresh.
+    __slots__ = ("cell", "roles", "sums", "weight")
+
+    def __init__(self, lanes: int) -> None:
+        #: Seconds of samples folded in, and per lane the percent and role seconds they carry.
+        self.weight = 0.0
+        self.sums = [0.0] * lanes
+        self.roles: list[dict[Role, float]] = [{} for _ in range(lanes)]
+        #: The lanes' cells, or None until asked for again after a fold.
+        self.cell: tuple[CoreColumn, ...] | None = None
+
+
+#: The cell of a column no sample overlaps.
+_EMPTY = CoreColumn(None, None)
+
+
+class CoreWindow:
+    """Per lane (a core, or a group of cores), the mean utilization and dominant cpviz role in
+    each column of the shared time axis.
+
+    A sample stands for the interval since the one before it (the OS measured the load over
+    it), so a column's value is the time-weighted mean of the samples overlapping its span,
+    and a 0.25 s window is as full as a 60 s one. State is kept per absolute column
+    (``floor(t * (1 / step))``), so as the window moves only the new samples are folded and the
+    columns that left are dropped: a frame costs O(lanes × columns on screen), never
+    O(history); a new zoom, grouping or a move back in time is folded afresh once.
     """
 
     def __init__(self, model: Model) -> None:
         self._model = model
-        self._window: tuple[float, float, int] | None = None
+        self._key: tuple[object, ...] | None = None
+        self._cols: dict[int, _Column] = {}
+        #: Lowest absolute column folded completely, and the newest sample folded.
+        self._from = 0
         self._newest: float | None = None
-        self._sums: list[list[float]] = []
-        self._counts: list[list[int]] = []
-        self._roles: list[list[dict[Role, int]]] = []
-        self._columns: list[list[CoreColumn]] = []
+        self._lanes: list[range] = []
+
+    def lanes(
+        self, step: float, first: int, ncols: int, group: int = 1, until: float = math.inf
+    ) -> list[list[CoreColumn]]:
+        """Per lane of ``group`` cores, the cells of absolute columns first..first+ncols-1,
+        from samples up to ``until`` (the display time; later samples wait for it)."""
+        model = self._model
+        cores = model.cores
+        group = max(1, group)
+        if ncols <= 0 or step <= 0 or not math.isfinite(step):
+            return [[] for _ in range(math.ceil(cores / group))]
+        end = first + ncols
+        limit = min(end * step, until)
+        key = (step, group, cores, id(model.samples))
+        newest = self._newest
+        if key != self._key or first < self._from or (newest is not None and limit < newest):
+            self._key = key
+            self._cols = {}
+            self._from = first
+            self._newest = newest = None
+            self._lanes = [range(a, min(cores, a + group)) for a in range(0, cores, group)]
+        elif first > self._from:
+            cols = self._cols
+            if first - self._from > len(cols):
+                self._cols = {c: v for c, v in cols.items() if c >= first}
+            else:
+                for c in range(self._from, first):
+                    cols.pop(c, None)
+            self._from = first
+        self._fold(step, first, end, limit)
+        cols = self._cols
+        out: list[list[CoreColumn]] = [[] for _ in self._lanes]
+        for c in range(first, end):
+            col = cols.get(c)
+            cells = self._cells(col) if col is not None else None
+            if cells is None:
+                for cells_of_lane in out:
+                    cells_of_lane.append(_EMPTY)
+            else:
+                for i, cell in enumerate(cells):
+                    out[i].append(cell)
+        return out
 
     def columns(
         self, t0: float, t1: float, ncols: int, until: float = math.inf
     ) -> list[list[CoreColumn]]:
-        """Per core, the columns of [t0, t1) from samples up to ``until``.
+        """Per core, the columns of [t0, t1): :meth:`lanes` for a window given by its ends."""
+        if ncols <= 0 or not t1 > t0:
+            return [[_EMPTY] * max(0, ncols) for _ in range(self._model.cores)]
+        step = (t1 - t0) / ncols
+        return self.lanes(step, round(t0 / step), ncols, 1, until)
 
-        The lists are reused: read them, don't keep them.
-        """
+    def _fold(self, step: float, first: int, end: int, limit: float) -> None:
+        """Fold the samples newer than the last folded and no later than ``limit``."""
         model = self._model
-        cores = model.cores
         newest = self._newest
-        if (t0, t1, ncols) != self._window or (newest is not None and until < newest):
-            self._window = (t0, t1, ncols)
-            self._newest = None
-            self._sums = [[0.0] * ncols for _ in range(cores)]
-            self._counts = [[0] * ncols for _ in range(cores)]
-            self._roles = [[{} for _ in range(ncols)] for _ in range(cores)]
-            self._columns = [[CoreColumn(None, None)] * ncols for _ in range(cores)]
-            newest = None
-        if ncols <= 0 or t1 <= t0:
-            return self._columns
+        floor_t = newest if newest is not None else first * step - MAX_SAMPLE_SPAN
         fresh: list[tuple[CoreSample, tuple[Role | None, ...]]] = []
+        prev: float | None = None
         for pair in zip(reversed(model.samples), reversed(model._dominant), strict=True):
             t = pair[0].t
-            if (newest is not None and t <= newest) or t < t0:
+            if t <= floor_t:
+                prev = t
                 break  # samples arrive in time order
-            if t <= t1 and t <= until:
+            if t <= limit:
                 fresh.append(pair)
         if not fresh:
-            return self._columns
-        self._newest = fresh[0][0].t
-        scale = ncols / (t1 - t0)
-        touched: set[int] = set()
+            return
+        cols = self._cols
+        lanes = self._lanes
+        nlanes = len(lanes)
+        scale = 1.0 / step
         for sample, dominant in reversed(fresh):
-            c = min(ncols - 1, int((sample.t - t0) * scale))
-            touched.add(c)
-            for core, pct in enumerate(sample.percents[:cores]):
-                self._sums[core][c] += pct
-                self._counts[core][c] += 1
-                role = dominant[core] if core < len(dominant) else None
-                if role is not None:
-                    seen = self._roles[core][c]
-                    seen[role] = seen.get(role, 0) + 1
-        for core in range(cores):
-            for c in touched:
-                n = self._counts[core][c]
-                if n:
-                    seen = self._roles[core][c]
-                    best = max(seen.items(), key=lambda kv: kv[1])[0] if seen else None
-                    self._columns[core][c] = CoreColumn(self._sums[core][c] / n, best)
-        return self._columns
+            b = sample.t
+            a = max(prev if prev is not None else b - DEFAULT_SAMPLE_SPAN, b - MAX_SAMPLE_SPAN)
+            prev = b
+            ca = max(first, math.floor(a * scale))
+            cb = min(end - 1, math.floor(b * scale))
+            if ca > cb:
+                continue
+            pcts = sample.percents
+            means = []
+            for cores in lanes:
+                got = [pcts[i] for i in cores if i < len(pcts)]
+                means.append(sum(got) / len(got) if got else 0.0)
+            for c in range(ca, cb + 1):
+                w = min(b, (c + 1) * step) - max(a, c * step)
+                if w <= 0:
+                    continue
+                col = cols.get(c)
+                if col is None:
+                    col = cols[c] = _Column(nlanes)
+                col.weight += w
+                col.cell = None
+                sums, roles = col.sums, col.roles
+                for lane in range(nlanes):
+                    sums[lane] += w * means[lane]
+                    seen = roles[lane]
+                    for i in lanes[lane]:
+                        role = dominant[i] if i < len(dominant) else None
+                        if role is not None:
+                            seen[role] = seen.get(role, 0.0) + w
+        self._newest = fresh[0][0].t
+
+    @staticmethod
+    def _cells(col: _Column) -> tuple[CoreColumn, ...]:
+        cell = col.cell
+        if cell is None:
+            w = col.weight
+            cell = col.cell = tuple(
+                CoreColumn(s / w, max(seen.items(), key=lambda kv: kv[1])[0] if seen else None)
+                for s, seen in zip(col.sums, col.roles, strict=True)
+            )
+        return cell
+
+
+class BandWindow:
+    """Per column of the shared axis: how many tasks ran, were ready but not running, and
+    waited (the timeline's band), as :meth:`Model.band` counts them.
+
+    Kept per absolute column and folded from the Model's journal, so a frame folds only the
+    task events since the last one and drops the columns that left: its cost follows the
+    events and the columns on screen, not the tasks kept. A new zoom, a move back in time, a
+    change of whose tasks count, or a journal that ran past what was folded start afresh from
+    the tasks (once).
+    """
+
+    def __init__(self, model: Model) -> None:
+        self._model = model
+        self._key: tuple[object, ...] | None = None
+        self._from = 0
+        self._read = 0
+        #: Absolute column -> tasks that ran / were ready in it; alive: +1 from a spawn's
+        #: column, -1 after an exit's; ``_base`` is the alive count left of ``_from``.
+        self._ran: dict[int, int] = {}
+        self._ready: dict[int, int] = {}
+        self._alive: dict[int, int] = {}
+        self._base = 0
+        #: Per task, the last column it was counted in as ran and as ready.
+        self._ran_upto: dict[int, int] = {}
+        self._ready_upto: dict[int, int] = {}
+        #: Tasks left out (cpviz's own, when hidden).
+        self._skip: set[int] = set()
+
+    def columns(
+        self, step: float, first: int, ncols: int, own: bool = True
+    ) -> tuple[list[int], list[int], list[int]]:
+        """(ran, ready, waiting) for absolute columns first..first+ncols-1; ``own`` counts
+        cpviz's own tasks too."""
+        model = self._model
+        if ncols <= 0 or step <= 0 or not math.isfinite(step):
+            return [], [], []
+        key = (step, own, id(model.journal), model.tasks_dropped)
+        behind = model.journal_end - len(model.journal) > self._read
+        if key != self._key or first < self._from or behind:
+            self._rebuild(key, step, first, own)
+        elif first > self._from:
+            self._drop(first)
+        self._fold(step, own)
+        end = first + ncols
+        ran, ready, alive = self._ran, self._ready, self._alive
+        running, ready_n, waiting = [], [], []
+        al = self._base
+        for c in range(first, end):
+            r = ran.get(c, 0)
+            q = ready.get(c, 0)
+            al += alive.get(c, 0)
+            running.append(r)
+            ready_n.append(q)
+            waiting.append(max(0, al - r - q))
+        return running, ready_n, waiting
+
+    def _rebuild(self, key: tuple[object, ...], step: float, first: int, own: bool) -> None:
+        model = self._model
+        self._key = key
+        self._from = first
+        self._ran, self._ready, self._alive = {}, {}, {}
+        self._base = 0
+        self._ran_upto, self._ready_upto = {}, {}
+        self._skip = set()
+        t0 = first * step
+        for info in model.tasks.values():
+            if info.own and not own:
+                self._skip.add(info.task_id)
+                continue
+            self._spawned(info.task_id, info.spawn, step)
+            steps = info.steps
+            if steps and steps[-1][2] >= t0:
+                for ready, start, stop in steps[bisect_left(steps, t0, key=_step_end):]:
+                    self._stepped(info.task_id, ready, start, stop, step)
+            if info.exit is not None:
+                self._exited(info.task_id, info.exit, step)
+        self._read = model.journal_end
+
+    def _drop(self, first: int) -> None:
+        """Forget the columns left of ``first``, keeping the alive count they carried."""
+        for table in (self._ran, self._ready):
+            if first - self._from > len(table):
+                kept = {c: v for c, v in table.items() if c >= first}
+                table.clear()
+                table.update(kept)
+            else:
+                for c in range(self._from, first):
+                    table.pop(c, None)
+        alive = self._alive
+        if first - self._from > len(alive):
+            for c in [c for c in alive if c < first]:
+                self._base += alive.pop(c)
+        else:
+            for c in range(self._from, first):
+                self._base += alive.pop(c, 0)
+        self._from = first
+
+    def _fold(self, step: float, own: bool) -> None:
+        model = self._model
+        new = model.journal_end - self._read
+        if new <= 0:
+            return
+        journal = model.journal
+        tasks = model.tasks
+        skip = self._skip
+        for kind, task_id, a, b, c in itertools.islice(journal, len(journal) - new, None):
+            if kind == SPAWN:
+                info = tasks.get(task_id)
+                if info is not None and info.own and not own:
+                    skip.add(task_id)
+                    continue
+                skip.discard(task_id)
+                self._spawned(task_id, a, step)
+            elif task_id not in skip:
+                self._stepped(task_id, a, b, c, step)
+                if kind == FINAL:
+                    self._exited(task_id, c, step)
+        self._read = model.journal_end
+
+    def _spawned(self, task_id: int, t: float, step: float) -> None:
+        col = math.floor(t * (1.0 / step))
+        if col < self._from:
+            self._base += 1
+        else:
+            self._alive[col] = self._alive.get(col, 0) + 1
+
+    def _exited(self, task_id: int, t: float, step: float) -> None:
+        col = math.floor(t * (1.0 / step)) + 1
+        if col < self._from:
+            self._base -= 1
+        else:
+            self._alive[col] = self._alive.get(col, 0) - 1
+        self._ran_upto.pop(task_id, None)
+        self._ready_upto.pop(task_id, None)
+
+    def _stepped(self, task_id: int, ready: float, start: float, stop: float,
+                 step: float) -> None:
+        low = self._from
+        scale = 1.0 / step
+        if start - ready >= step / 4:
+            # Columns where this wait covers at least a quarter (as task_states).
+            fr, fs = ready * scale, start * scale
+            cr = math.floor(fr)
+            if cr + 1 - fr < 0.25 and cr < math.floor(fs):
+                cr += 1
+            ce = math.floor(fs)
+            if fs - ce < 0.25 and ce > cr:
+                ce -= 1
+            _mark(self._ready, self._ready_upto, task_id, max(cr, low), ce)
+        _mark(self._ran, self._ran_upto, task_id, max(math.floor(start * scale), low),
+              math.floor(stop * scale))
+
+
+def _mark(table: dict[int, int], upto: dict[int, int], task_id: int, a: int, b: int) -> None:
+    """Count columns a..b for one task, skipping those it is already counted in."""
+    done = upto.get(task_id, a - 1)
+    if a <= done:
+        a = done + 1
+    if a > b:
+        return
+    for c in range(a, b + 1):
+        table[c] = table.get(c, 0) + 1
+    upto[task_id] = b

@@ -243,8 +243,13 @@ class TalkApp(CpvizApp, inherit_bindings=False):
         self.lanes.display = "cores" in views
         self.runs.display = "runs" in views
         top = self.query_one("#top")
-        top.display = bool(views & {"cores", "runs"})
-        top.styles.height = f"{max(sizes.get('cores', 1), sizes.get('runs', 1))}fr"
+        if self.lanes.parent is top:
+            top.display = bool(views & {"cores", "runs"})
+            top.styles.height = f"{max(sizes.get('cores', 1), sizes.get('runs', 1))}fr"
+        else:  # the lanes sit on the timeline's axis, apart from the runs
+            top.display = "runs" in views
+            top.styles.height = f"{sizes.get('runs', 1)}fr"
+            self.lanes.styles.height = f"{sizes.get('cores', 1)}fr"
         self.measures.allowed = "measures" in views
         self.timeline.display = "timeline" in views
         self.timeline.styles.height = f"{sizes.get('timeline', 2)}fr"

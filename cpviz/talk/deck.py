@@ -92,6 +92,34 @@ class Deck:
 # --- reading -------------------------------------------------------------------------------------
 
 
+#: How a line that ends a sentence or a point ends; any other line break is a wrap.
+_ENDS = (".", "!", "?", ":")
+
+
+def reflow(notes: str) -> str:
+    """Notes as the speaker means them: one line per point, each wrapped where it is shown.
+
+    A deck's notes are typed wrapped at about 100 columns. Kept as they are, every line wider
+    than the notes box broke again mid-phrase and left a stub on its own line; so a break
+    inside a sentence becomes a space, and the box wraps the points at word boundaries.
+    A line that ends a sentence, and a blank line, stay.
+    """
+    out: list[str] = []
+    joining = False
+    for raw in notes.strip().split("\n"):
+        line = raw.strip()
+        if not line:
+            out.append("")
+            joining = False
+            continue
+        if joining and out:
+            out[-1] += " " + line
+        else:
+            out.append(line)
+        joining = not line.endswith(_ENDS)
+    return "\n".join(out)
+
+
 def load_deck(path: str | Path) -> Deck:
     """Read and check the deck at ``path``; any problem with the file itself is one DeckError."""
     source = str(path)
@@ -291,7 +319,7 @@ def _field(key: str, value: Any, place: _Place) -> Any:
                                  f" {CAPTION_WIDTH} fit in large text")
         return "\n".join(lines)
     if key == "notes":
-        return _string(value, key, place).strip()
+        return reflow(_string(value, key, place))
     if key == "workload":
         name = _string(value, key, place)
         found = {w.key: w for w in catalogue()}

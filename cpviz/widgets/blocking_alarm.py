@@ -342,10 +342,13 @@ class BlockingAlarm(Widget):
         past = [inc for inc in reversed(self.model.incidents) if _ended_by(inc, now)]
         if not past:
             return [Text("no incidents yet", self._style("muted"))]
-        lines = [Text(f"recent incidents ({len(past)}):", self._style("muted"))]
-        for inc in past[: max(0, height - 2)]:
+        # Room for one line (a short screen): the newest incident itself, not a heading.
+        one = height <= 2
+        lines = [] if one else [Text(f"recent incidents ({len(past)}):", self._style("muted"))]
+        for inc in past[: 1 if one else max(0, height - 2)]:
             line = Text(no_wrap=True, overflow="ellipsis")
-            line.append(f"  #{inc.incident_id:<3} ", self._style("muted"))
+            prefix = f"last of {len(past)}: " if one else "  "
+            line.append(f"{prefix}#{inc.incident_id:<3} ", self._style("muted"))
             line.append(f"{fmt_seconds(inc.duration(self.now)):>8}", Style(bold=True))
             line.append(f"  at {inc.since:7.2f} s  ", self._style("muted"))
             if inc.cause:

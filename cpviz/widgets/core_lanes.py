@@ -1,43 +1,69 @@
-"""One lane per logical CPU: what the OS says each core did, and whose work it was."""
+"""One lane per logical CPU, on the timeline's axis: what the OS says each core did, and whose
+work it was."""
 
 from __future__ import annotations
 
 import math
 from functools import lru_cache, partial
+from itertools import groupby
 from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.strip import Strip
 
-from cpviz.engine.events import ROLES, CoreSample
-from cpviz.engine.model import CoreWindow, Model
+from cpviz.engine.events import ROLES, CoreSample, Role
+from cpviz.engine.model import CoreColumn, CoreWindow, Model
 from cpviz.widgets._format import LEVELS, fmt_count, trim
 from cpviz.widgets._line_view import LineView
+from cpviz.widgets.axis import LABEL_W, Axis
 
-#: Seconds of history each lane shows.
-HISTORY_S = 30.0
 #: Placements below this share of a core are noise, not "this role ran here".
 MIN_ROLE_PCT = 5.0
 #: Tallest a lane gets, in rows.
 MAX_ROWS = 4
-#: Display seconds per tick: the lanes move on (new samples, next column) once a tick.
-TICK_S = 0.5
-#: Display seconds between updates of the context-switch rate under the lanes.
-SUBTITLE_EVERY_S = 2.0
+#: Display seconds between updates of the label's figures and the context-switch rate.
+FIGURES_EVERY_S = 0.5
+#: Above this height character (1 + eighths of a row; 0 is "no sample") a column counts as busy.
+BUSY_HEIGHT = 2
+
 #: Roles shown in the legend, ``other`` (work of an owner no role names) last. Each has a
 #: solid colour of its own: muted and disabled text both rendered white in the legend.
 LEGEND_ROLES = tuple(r for r in ROLES if r != "other")
 
-#: What a frame's lines depend on besides their row: (width, scroll y, rows per core, last
-#: column, latest sample time).
-LaneView = tuple[int, int, int, int, float | None]
+#: What a frame's lines depend on besides their row: (width, scroll y, cores per lane, rows
+#: per lane, the axis, the figures' period, the newest sample in the window).
+LaneView = tuple[int, int, int, int, Axis, int | None, float | None]
+
+
+def fold(cores: int, rows: int) -> tuple[int, int]:
+    """(cores per lane, rows per lane) so every core fits in ``rows`` lines.
+
+    Few cores get lanes up to MAX_ROWS tall (32 levels); more cores than rows fold into lanes
+    of neighbouring cores, each showing their mean, so 64 cores still read in eight lines.
+    """
+    rows, cores = max(1, rows), max(1, cores)
+    if cores <= rows:
+        return 1, max(1, min(MAX_ROWS, rows // cores))
+    return math.ceil(cores / rows), 1
+
+
+def lane_name(lane: int, group: int, cores: int) -> str:
+    """``cpu3``, or ``cpu8-15`` for a lane of several cores."""
+    first = lane * group
+    last = min(cores, first + group) - 1
+    return f"cpu{first}" if last == first else f"cpu{first}-{last}"
 
 
 class CoreLanes(LineView, can_focus=False):
-    """Line API view: each lane row is a cached strip, rebuilt at a tick that brings new data."""
+    """Line API view: each lane row is a cached strip, redrawn when the axis or the data move.
+
+    The lanes take the timeline's window, width and display time (:meth:`show`), so a column
+    here is the same span of time, at the same x, as the task rows' column below it.
+    """
 
     COMPONENT_PREFIX = "core-lanes"
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -50,6 +76,7 @@ class CoreLanes(LineView, can_focus=False):
     CoreLanes {
         height: auto;
         overflow-x: hidden;
+        overflow-y: hidden;
         & > .core-lanes--label { color: $text-muted; }
         & > .core-lanes--idle { color: $text-disabled; }
         & > .core-lanes--other { color: ansi_bright_black; }
@@ -70,20 +97,27 @@ class CoreLanes(LineView, can_focus=False):
         self.model = model
         #: Display time (the app's, frozen while paused); lanes end here. Set through :meth:`show`.
         self.now = 0.0
+        #: The timeline's window and content width. Set through :meth:`show`.
+        self.window_s = 5.0
+        self.axis_width: int | None = None
+        #: Lines the lanes may take (the legend apart); the app sets it by terminal height.
+        self.max_rows = 2 * MAX_ROWS
         self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(256)
-        #: Per core, the cells of its lane (see _cells), and what they were worked out for.
-        self._cells_by_core: list[tuple[str, list[tuple[int, int, Style]]]] = []
         self._window = CoreWindow(model)
+        #: Per lane, the heights (one character a column, see _row_table) and style runs.
+        self._cells_by_lane: list[tuple[str, list[tuple[int, int, Style]]]] = []
         self._cells_key: tuple[object, ...] | None = None
+        self._columns = _LaneColumns(self._window)
         self._frame_key: tuple[object, ...] | None = None
-        self._subtitle_period: int | None = None
+        self._height: int | None = None
         self._subtitle = ""
-        #: The tick the lanes show (see show), and the newest sample they show.
-        self._tick = 0
+        #: The figures' period (see show), and the newest sample they show.
+        self._period = -1
         self._sample: CoreSample | None = None
+        self._newest_memo: tuple[object, float | None] = (None, None)
 
     def on_mount(self) -> None:
-        self.border_title = "cores"
+        self._sync_title()
         self._sync_size()
 
     def on_resize(self) -> None:
@@ -95,63 +129,67 @@ class CoreLanes(LineView, can_focus=False):
         self._cache.clear()
         self._cells_key = None
         self._frame_key = None
+        if self.is_mounted:
+            self._sync_title()
 
-    def show(self, now: float) -> None:
-        """Take a frame's display time; on a new tick, repaint only the lines that differ.
+    def show(self, now: float, window_s: float | None = None, axis_width: int | None = None
+             ) -> None:
+        """Take a frame's display time, and the timeline's window and content width.
 
-        The lanes move in ticks of TICK_S display seconds: the sampler reports ten times a
-        second, and a 30 s history does not need a repaint for each report. Ticks fall on the
-        same instants as the alarm's, so their repaints share one screen update.
+        Lines repaint only when what they draw moved: the axis (a new column), a new sample in
+        view, or the labels' figures, which change at most every FIGURES_EVERY_S.
         """
         self.now = now
+        if window_s is not None:
+            self.window_s = window_s
+        self.axis_width = axis_width
         if not self.is_mounted:
             return
-        tick = math.floor(now / TICK_S)
-        if tick == self._tick and self._sample is not None:
-            return
-        self._tick = tick
-        self._sample = self.model.latest_sample()
-        self._sync_subtitle()
+        self._sync_size()
+        period = math.floor(now / FIGURES_EVERY_S)
+        if period != self._period or (self._sample is None and self.model.samples):
+            self._period = period
+            self._sample = self._latest(now)
+            self._sync_subtitle()
         width, height = size = self._content_size()
-        view = self._view(width, height)
-        # Nothing drawn can change unless the view did (a new sample, a column, the size).
+        view = self._view(width)
         frame_key = (size, view)
         if frame_key == self._frame_key:
             return
         self._frame_key = frame_key
+        dirty: list[int] = []
         for y in range(height):
             key = self._line_key(y, view)
-            self._update_line(y, key, partial(self._line, key, width))
+            self._update_line(y, key, partial(self._line, key, width), dirty)
+        self._refresh_lines(dirty)
 
-    def _column(self, width: int) -> int:
-        """The history column the current tick falls in; columns are aligned to absolute time."""
-        return math.floor(self._tick * TICK_S / (HISTORY_S / self._geometry(width)[2]))
+    def _latest(self, now: float) -> CoreSample | None:
+        """The newest sample at display time ``now`` (a paused view shows its moment's)."""
+        for sample in reversed(self.model.samples):
+            if sample.t <= now:
+                return sample
+        return None
 
     @property
-    def rows_per_core(self) -> int:
-        """Lanes grow up to four rows tall (32 levels) when there is room, one row when not."""
-        width, height = self._content_size()
-        return self._view(width, height)[2]
+    def folding(self) -> tuple[int, int]:
+        """(cores per lane, rows per lane) for the rows the lanes may take."""
+        return fold(self.model.cores, self.max_rows)
 
     def _sync_size(self) -> None:
-        # Lanes plus the legend; never wider than the widget (no horizontal scrolling).
-        height = self.model.cores * self.rows_per_core + 1
-        size = Size(self._content_size().width, height)
+        group, per_lane = self.folding
+        lanes = math.ceil(self.model.cores / group)
+        rows = lanes * per_lane
+        if rows != self._height:
+            self._height = rows
+            self.styles.height = rows + 2  # the border
+        size = Size(self._content_size().width, rows)
         if self.virtual_size != size:
             self.virtual_size = size
-        self._subtitle_period = None
-        self._sync_subtitle()
 
     def _sync_subtitle(self) -> None:
-        """Once per SUBTITLE_EVERY_S: the rate is noisy, and setting a border repaints it all."""
-        period = math.floor(self._tick * TICK_S / SUBTITLE_EVERY_S)
-        if period == self._subtitle_period:
-            return
-        self._subtitle_period = period
-        subtitle = (
-            f"last {HISTORY_S:g} s · {fmt_count(self.model.ctx_switches_per_s)} ctx switches/s"
-        )
+        subtitle = f"{fmt_count(self.model.ctx_switches_per_s)} ctx switches/s"
         if subtitle != self._subtitle:
+            # The border setter repaints the whole widget, so only on a real change.
             self._subtitle = subtitle
             self.border_subtitle = subtitle
 
@@ -160,38 +198,50 @@ class CoreLanes(LineView, can_focus=False):
     def _role_style(self, role: str | None) -> Style:
         return self._style(role if role in ROLES else "idle")
 
+    def _axis(self, width: int) -> Axis:
+        return Axis.of(min(width, self.axis_width or width), self.window_s, self.now)
+
     def render_line(self, y: int) -> Strip:
-        width, height = self._content_size()
-        key = self._line_key(y, self._view(width, height))
+        width = self._content_size().width
+        key = self._line_key(y, self._view(width))
         return self._painted_line(y, key, self._line(key, width))
 
-    def _geometry(self, width: int) -> tuple[int, int, int]:
-        """Label cells, tail cells and history columns for a content ``width``."""
-        label_w = len(f"cpu{max(0, self.model.cores - 1)}") + 1
-        tail_w = min(22, max(6, width // 4))
-        return label_w, tail_w, max(1, width - label_w - tail_w)
-
-    def _view(self, width: int, height: int) -> LaneView:
-        """(width, scroll y, rows per core, last column, latest sample time), once per frame.
-
-        Columns are aligned to absolute time, so the picture shifts one whole cell at a time.
-        """
-        per_core = max(1, min(MAX_ROWS, (height - 1) // max(1, self.model.cores)))
-        sample = self._sample
-        return (width, self.scroll_offset.y, per_core, self._column(width),
-                sample.t if sample is not None else None)
+    def _view(self, width: int) -> LaneView:
+        """What every line of this frame depends on besides its own row."""
+        group, per_lane = self.folding
+        axis = self._axis(width)
+        period = self._period if self._sample is not None else None
+        return (width, self.scroll_offset.y, group, per_lane, axis, period,
+                self._window_newest(axis))
 
     def _line_key(self, y: int, view: LaneView) -> tuple[object, ...]:
         """Everything content line ``y`` depends on: equal keys draw equal strips."""
-        width, scroll_y, per_core, column, latest_t = view
+        width, scroll_y, group, per_lane, axis, period, newest = view
         index = scroll_y + y
-        lanes = self.model.cores * per_core
+        lanes = math.ceil(self.model.cores / group) * per_lane
         if index < lanes:
-            return ("lane", index // per_core, index % per_core, per_core, width, column,
-                    latest_t)
-        if index == lanes:
-            return ("legend", width)
+            # Samples up to the axis's end are in view; the newest one moves the picture.
+            return ("lane", index // per_lane, index % per_lane, group, per_lane, width, axis,
+                    newest, period)
         return ("blank", width)
+
+    def _window_newest(self, axis: Axis) -> float | None:
+        """The newest sample the window shows; a sample past it changes nothing drawn.
+
+        Remembered per window end and sample count: paused, every later sample would be
+        stepped over again on each frame.
+        """
+        samples = self.model.samples
+        memo = (axis.t1, len(samples), samples[-1].t if samples else None)
+        if memo == self._newest_memo[0]:
+            return self._newest_memo[1]
+        newest = None
+        for sample in reversed(samples):
+            if sample.t <= axis.t1:
+                newest = sample.t
+                break
+        self._newest_memo = (memo, newest)
+        return newest
 
     def _line(self, key: tuple[object, ...], width: int) -> Strip:
         """The strip for ``key``, from cache when it was drawn before."""
@@ -199,62 +249,73 @@ class CoreLanes(LineView, can_focus=False):
         if cached is not None:
             return cached
         if key[0] == "lane":
-            _, core, row, per_core, _, column, _ = key
-            assert isinstance(core, int) and isinstance(row, int)
-            assert isinstance(per_core, int) and isinstance(column, int)
-            strip = self._lane(core, row, per_core, column, width)
-        elif key[0] == "legend":
-            strip = self._legend(width)
+            _, lane, row, group, per_lane, _, axis, _, _ = key
+            assert isinstance(lane, int) and isinstance(row, int) and isinstance(axis, Axis)
+            assert isinstance(group, int) and isinstance(per_lane, int)
+            strip = self._lane(lane, row, group, per_lane, axis, width)
         else:
             strip = Strip.blank(width)
         self._cache[key] = strip
         return strip
 
-    def _legend(self, width: int) -> Strip:
-        segments: list[Segment] = []
+    def legend(self) -> Text:
+        """The lanes' title: a swatch of each role's colour beside its name.
+
+        It rides in the top border: on a short screen a line of its own would cost a task row.
+        """
+        title = Text("cores ")
         for role in (*LEGEND_ROLES, "other"):
-            segments.append(Segment("█", self._role_style(role)))
-            segments.append(Segment(f" {role} ", self._style("label")))
-        return Strip(segments).crop_extend(0, width, None)
+            title.append(" █", self._role_style(role))
+            title.append(f" {role}")
+        return title
+
+    def _sync_title(self) -> None:
+        self.border_title = self.legend()
 
     def _cells(
-        self, core: int, per_core: int, ncols: int, column: int
+        self, lane: int, group: int, per_lane: int, axis: Axis
     ) -> tuple[str, list[tuple[int, int, Style]]]:
         """One lane's columns: heights as one character each (see _row_table), and style runs.
 
-        Worked out once per sample for every core together, and shared by a lane's rows.
+        Worked out once per frame for every lane together, and shared by a lane's rows.
         """
-        until = self._sample.t if self._sample is not None else -math.inf
-        key = (per_core, ncols, column, until)
+        newest = self._window_newest(axis)
+        key = (group, per_lane, axis, newest)
         if key != self._cells_key:
-            t1 = (column + 1) * (HISTORY_S / ncols)
-            top = per_core * len(LEVELS)
-            cells = []
-            for lane in self._window.columns(t1 - HISTORY_S, t1, ncols, until):
-                heights = "".join(
-                    "\0" if c.pct is None
-                    else chr(1 + min(top, round(c.pct / 100.0 * per_core * len(LEVELS))))
-                    for c in lane
-                )
-                runs: list[tuple[int, int, Style]] = []
-                for i, c in enumerate(lane):
-                    style = self._role_style(c.role)
-                    if runs and runs[-1][2] == style:
-                        runs[-1] = (runs[-1][0], i + 1, style)
-                    else:
-                        runs.append((i, i + 1, style))
-                cells.append((heights, runs))
-            self._cells_by_core = cells
+            model = self.model
+            self._cells_by_lane = [
+                (heights, self._style_runs(heights, roles))
+                for heights, roles in self._columns.window(
+                    axis, group, per_lane, newest, (model.cores, id(model.samples)))
+            ]
             self._cells_key = key
-        return self._cells_by_core[core]
+        return self._cells_by_lane[lane]
+
+    def _style_runs(self, heights: str, roles: list[Role | None]
+                    ) -> list[tuple[int, int, Style]]:
+        """Consecutive columns of one role as (start, end, style): one Segment per run.
+
+        A busy column that none of the watched processes accounts for (another program, or
+        a process too new to be known) is "other", as the legend says; only an idle column's
+        sliver keeps the idle colour.
+        """
+        shown = [role if role is not None or ord(h) <= BUSY_HEIGHT else "other"
+                 for h, role in zip(heights, roles, strict=False)]
+        runs: list[tuple[int, int, Style]] = []
+        start = 0
+        for role, same in groupby(shown):
+            end = start + sum(1 for _ in same)
+            runs.append((start, end, self._role_style(role)))
+            start = end
+        return runs
 
     @staticmethod
     @lru_cache(maxsize=64)
-    def _row_table(per_core: int, row: int) -> dict[int, str]:
+    def _row_table(per_lane: int, row: int) -> dict[int, str]:
         """``str.translate`` table from a column's height character to its glyph on ``row``."""
-        below = (per_core - 1 - row) * len(LEVELS)  # eighths in the rows under this one
+        below = (per_lane - 1 - row) * len(LEVELS)  # eighths in the rows under this one
         table = {0: " "}  # no sample in the column
-        for height in range(per_core * len(LEVELS) + 1):
+        for height in range(per_lane * len(LEVELS) + 1):
             eighths = height - below
             if eighths >= len(LEVELS):
                 glyph = LEVELS[-1]
@@ -265,32 +326,118 @@ class CoreLanes(LineView, can_focus=False):
             table[1 + height] = glyph
         return table
 
-    def _lane(self, core: int, row: int, per_core: int, column: int, width: int) -> Strip:
-        """Row ``row`` (0 = top) of a lane ``per_core`` rows tall, ending at ``column``."""
-        label_w, tail_w, ncols = self._geometry(width)
-        latest = self._sample
-        heights, runs = self._cells(core, per_core, ncols, column)
-        glyphs = heights.translate(self._row_table(per_core, row))
-        label = f"cpu{core}" if row == 0 else ""
-        segments = [Segment(label.ljust(label_w), self._style("label"))]
+    def _lane(self, lane: int, row: int, group: int, per_lane: int, axis: Axis,
+              width: int) -> Strip:
+        """Row ``row`` (0 = top) of a lane ``per_lane`` rows tall, on ``axis``."""
+        heights, runs = self._cells(lane, group, per_lane, axis)
+        glyphs = heights.translate(self._row_table(per_lane, row))
+        segments = self._label(lane, row, group, per_lane)
+        # Labels are ASCII and the glyphs one cell each, so the length is known without a
+        # crop_extend pass over the segments (the only way a too long line gets cut).
+        cells = sum(len(s.text) for s in segments) + len(glyphs)
         segments += [Segment(glyphs[start:end], style) for start, end, style in runs]
+        if cells < width:
+            segments.append(Segment(" " * (width - cells)))
+        elif cells > width:
+            return Strip(segments).crop_extend(0, width, None)
+        return Strip(segments, width)
 
-        tail = [Segment(" ")]
-        if row == 0 and latest is not None and core < len(latest.percents):
-            tail.append(Segment(f"{latest.percents[core]:>3.0f}% ", Style(bold=True)))
+    def _label(self, lane: int, row: int, group: int, per_lane: int) -> list[Segment]:
+        """The lane's name and latest load; its busiest roles on the next row, if it has one.
+
+        With one row a lane, the colour of its columns says whose work it was (the legend).
+        """
+        cores = self.model.cores
+        latest = self._sample
+        label = self._style("label")
+        if row == 0:
+            name = lane_name(lane, group, cores)
+            text = name
+            if latest is not None and latest.percents:
+                got = latest.percents[lane * group : min(cores, (lane + 1) * group)]
+                if got:
+                    text = f"{trim(name, LABEL_W - 7):<{LABEL_W - 6}}{sum(got) / len(got):>3.0f}% "
+            return [Segment(text.ljust(LABEL_W)[:LABEL_W], label)]
+        if row == 1 and latest is not None:
+            lane_cores = range(lane * group, min(cores, (lane + 1) * group))
             roles: list[str] = []
             for p in sorted(latest.placements, key=lambda p: -p.cpu_pct):
-                if p.core == core and p.cpu_pct >= MIN_ROLE_PCT and p.role not in roles:
+                if p.core in lane_cores and p.cpu_pct >= MIN_ROLE_PCT and p.role not in roles:
                     roles.append(p.role)
-            room = tail_w - 6
+            segments = [Segment(" ")]
+            room = LABEL_W - 2
             for role in roles:
                 name = trim(role, room)
                 if not name:
                     break
-                tail.append(Segment(name, self._role_style(role)))
+                segments.append(Segment(name, self._role_style(role)))
                 room -= len(name) + 1
-                if room > 0:
-                    tail.append(Segment(" "))
-                if room <= 1:
+                if room <= 0:
                     break
-        return Strip(segments + tail).crop_extend(0, width, None)
+                segments.append(Segment(" "))
+            used = sum(len(s.text) for s in segments)
+            return [*segments, Segment(" " * max(0, LABEL_W - used))]
+        return [Segment(" " * LABEL_W)]
+
+
+def _heights(columns: list[CoreColumn], per_lane: int) -> str:
+    """Each column's height in eighths of a row, as one character (NUL: no sample)."""
+    top = per_lane * len(LEVELS)
+    scale = top / 100.0
+    return "".join(
+        "\0" if c.pct is None else chr(1 + min(top, round(c.pct * scale)))
+        for c in columns
+    )
+
+
+class _LaneColumns:
+    """Per lane, the window's column heights (see _row_table) and roles, kept from frame to frame.
+
+    A column is final once a sample at or after its end has been folded (a sample stands for the
+    interval since the one before it, so no later sample reaches back into it). Final columns
+    are kept; a frame works out only the columns after them, the two or three newest, so the
+    lanes' cost follows the columns that moved in, not the width.
+    """
+
+    def __init__(self, window: CoreWindow) -> None:
+        self._core_window = window
+        self._key: tuple[object, ...] | None = None
+        #: Absolute index of the first column kept, the last one final, the last one drawn.
+        self._base = 0
+        self._final = -1
+        self._last = -1
+        self._heights: list[str] = []
+        self._roles: list[list[Role | None]] = []
+
+    def window(self, axis: Axis, group: int, per_lane: int, newest: float | None,
+               source: tuple[object, ...]) -> list[tuple[str, list[Role | None]]]:
+        """Per lane, (heights, roles) of the axis's columns; ``newest`` is the newest sample in
+        the window, ``source`` what the samples are (a new Model history starts afresh)."""
+        key = (axis.step, group, per_lane, source)
+        if key != self._key or axis.first < self._base or axis.last < self._last:
+            # New scale, grouping or history, or a move back in time: start afresh.
+            self._key = key
+            self._base = axis.first
+            self._final = axis.first - 1
+            self._heights = []
+            self._roles = []
+        drop = axis.first - self._base
+        if drop > 0:
+            self._heights = [h[drop:] for h in self._heights]
+            self._roles = [r[drop:] for r in self._roles]
+            self._base = axis.first
+        start = max(axis.first, self._final + 1)
+        keep = start - self._base
+        count = axis.last - start + 1
+        fresh = self._core_window.lanes(axis.step, start, count, group, until=axis.t1)
+        if not self._heights:
+            self._heights = [""] * len(fresh)
+            self._roles = [[] for _ in fresh]
+        for i, columns in enumerate(fresh):
+            self._heights[i] = self._heights[i][:keep] + _heights(columns, per_lane)
+            del self._roles[i][keep:]
+            self._roles[i].extend(c.role for c in columns)
+        self._last = axis.last
+        if newest is not None:
+            self._final = max(self._final, min(axis.last, math.floor(newest / axis.step) - 1))
+        return list(zip(self._heights, self._roles, strict=True))

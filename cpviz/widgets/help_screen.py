@@ -24,7 +24,9 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("<  >  g", "replaying: slower / faster (¼× to 8×), and seek to a typed moment"),
     ("+  =  -", "zoom the timeline in (shorter window) and out"),
     ("↑ ↓ PgUp PgDn", "scroll the task rows of the timeline, or use the mouse"),
+    ("t", "measured sweeps and latency: a chart, or their numbers as a table"),
     ("o", "show or hide your program's own output (cpviz -- python app.py)"),
+    ("i", "show or hide cpviz's own tasks and threads (hidden at first)"),
     ("?", "show or hide this help"),
     ("q  ctrl+c", "quit: stops every run and releases threads and processes"),
 )
@@ -34,7 +36,8 @@ LEGEND = (
     "Cores: bar height is the OS's busy %, colour is whose work it was (loop, thread, process)\n"
     "Alarm: flashes while the event loop is frozen and names the file:line that froze it;\n"
     "       NO PROGRESS when tasks wait on each other and nothing will wake them\n"
-    "Measured: gauges, phases and sweeps of the selected workload's run, on the timeline's axis"
+    "Measured: gauges, phases and sweeps of the selected workload's run, on the timeline's axis;\n"
+    "       charts draw a measurement as bars █ and a second figure or a law's theory as dots ⠒⠒"
 )
 
 

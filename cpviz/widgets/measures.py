@@ -6,13 +6,18 @@ tasks that caused it. Timed phases (a process pool's start-up) get a row of thei
 (workers against throughput, or Amdahl's law) are not about time, so they are drawn as a table:
 each measured figure per worker count, with the law's prediction beside it when the run gives
 one. The widget hides itself when the run in focus has measured none of these.
+
+Three of them are curves people would rather look at than read, so by default they are drawn
+as a chart (``t`` shows the numbers as a table again): Amdahl's measured speedup against the
+law's curve, oversubscription's throughput and context switches against workers, and a
+server's p50 and p99 latency over time, on the timeline's columns.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Reversible
+from collections.abc import Callable, Reversible
 from functools import partial
 from typing import Any, ClassVar
 
@@ -23,15 +28,53 @@ from cpviz.engine.events import Phase, SweepPoint
 from cpviz.engine.model import Model, RunView
 from cpviz.widgets._format import fmt_count, level_glyph, trim
 from cpviz.widgets._line_view import LineView
+from cpviz.widgets.chart import (
+    MARKS,
+    Row,
+    Series,
+    bar_width,
+    curve_values,
+    joined,
+    plot,
+    sweep_values,
+    top_of,
+    x_axis,
+    x_columns,
+)
+from cpviz.widgets.run_panel import run_label
 from cpviz.widgets.timeline import LABEL_W, snap_window
 
 #: Most lines the widget takes by default (the timeline keeps the rest); the app asks for fewer
 #: on short terminals.
 MAX_LINES = 8
 #: Result figures not worth a place on the result line (shown elsewhere already).
-HIDDEN_EXTRA = frozenset({"max_loop_lag_s"})
+HIDDEN_EXTRA = frozenset({
+    "max_loop_lag_s",
+    # Facts about the run rather than its result: the interpreter and cpviz's own share, in
+    # the JSON; the OS figures, on the runs panel's line under the result.
+    "python", "gil", "observer_cpu_s", "simultaneous", "cpu_wait_s", "per_worker",
+})
 #: Cells per sweep column.
 CELL = 7
+#: Cells of the right-hand scale of a chart with two units.
+RIGHT_W = 7
+#: The gauges a server's latency chart draws, and how: p50 as bars, p99 as a line above them.
+LATENCY = (("p50 ms", "bars", "gauge"), ("p99 ms", "line", "second"))
+
+
+def lines_for(height: int, chart: bool) -> int:
+    """Lines the view may take on a terminal ``height`` rows tall: a chart needs a few rows
+    to show a shape, a table or a gauge reads in one."""
+    if height < 32:
+        return 1  # the timeline's rows come first; the chart is one key (t) from the numbers
+    if height < 46:
+        return 5 if chart else 4
+    return 10 if chart else MAX_LINES
+
+
+def amdahl_law(serial: float) -> Callable[[float], float]:
+    """Amdahl's law for a serial fraction, at any worker count: the chart's reference curve."""
+    return lambda n: 1.0 / (serial + (1.0 - serial) / max(n, 1e-9))
 
 
 def fmt_value(value: float) -> str:
@@ -90,6 +133,7 @@ class Measures(LineView):
         "measures--gauge",
         "measures--phase",
         "measures--law",
+        "measures--second",
         "measures--muted",
     }
 
@@ -101,6 +145,7 @@ class Measures(LineView):
         & > .measures--gauge { color: $accent; }
         & > .measures--phase { color: $warning; }
         & > .measures--law { color: $text-muted; text-style: italic; }
+        & > .measures--second { color: $warning; }
         & > .measures--muted { color: $text-muted; }
     }
     """
@@ -120,10 +165,14 @@ class Measures(LineView):
         self.allowed = True
         #: Lines it may take; the app lowers it on short terminals so the timeline keeps rows.
         self.max_lines = MAX_LINES
+        #: Draw sweeps and latency as a chart (True) or their numbers as a table (``t``).
+        self.chart = True
         self._run: RunView | None = None
         self._lines: list[tuple[str, Any]] = []
         self._frame_key: tuple[object, ...] | None = None
         self._title = ""
+        self._legend = ""
+        self._chart_rows: tuple[tuple[object, ...], list[Row]] | None = None
 
     def show(
         self, now: float, window_s: float, focus_key: str | None, axis_width: int | None = None
@@ -139,7 +188,7 @@ class Measures(LineView):
         width = self._content_size().width
         last = self._frame(width)[2]
         key = (focus_key, model.measures_version, model.runs_version, width, axis_width, window_s,
-               last, self.allowed, self.max_lines)
+               last, self.allowed, self.max_lines, self.chart)
         if key == self._frame_key:
             return
         self._frame_key = key
@@ -152,15 +201,22 @@ class Measures(LineView):
         if self._lines and (self.styles.height is None or self.styles.height.value != height):
             self.styles.height = height
         run = self._run
-        title = "" if run is None else f"measured · {run.workload}:{run.mode} (run {run.run_id})"
+        title = "" if run is None else (
+            f"measured · {run_label(run.workload, run.mode, run.params)} (run {run.run_id})")
         if title != self._title:
             self._title = title
             self.border_title = title
+        legend = self._chart_legend(run) if any(k == "chart" for k, _ in self._lines) else ""
+        if legend != self._legend:
+            self._legend = legend
+            self.border_subtitle = legend
         if self.is_mounted:
             content_width, content_height = self._content_size()
+            dirty: list[int] = []
             for y in range(content_height):
                 line_key = self._line_key(y, content_width, last)
-                self._update_line(y, line_key, partial(self._draw, y, content_width))
+                self._update_line(y, line_key, partial(self._draw, y, content_width), dirty)
+            self._refresh_lines(dirty)
 
     def _focus_run(self) -> RunView | None:
         """The latest run of the focused workload that measured something, else the latest one."""
@@ -186,6 +242,10 @@ class Measures(LineView):
         """The lines to draw, as (kind, what): gauges first, then phases, sweep, result."""
         if run is None:
             return []
+        # A chart needs a few rows to show a shape; on a short screen the numbers read in one.
+        chart = self._chart_kind(run) if self.chart and self.max_lines >= 3 else None
+        if chart is not None:
+            return self._chart_plan(run, chart)
         model = self.model
         lines: list[tuple[str, Any]] = []
         for name in model.metrics.get(run.run_id, {}):
@@ -218,7 +278,7 @@ class Measures(LineView):
             return ("blank", width)
         kind, what = self._lines[y]
         run_id = self._run.run_id if self._run is not None else 0
-        if kind in ("gauge", "phase"):
+        if kind in ("gauge", "phase", "chart"):
             return (kind, run_id, repr(what), self.model.measures_version, width,
                     self.window_s, last)
         return (kind, run_id, repr(what), self.model.measures_version, width)
@@ -226,7 +286,9 @@ class Measures(LineView):
     def render_line(self, y: int) -> Strip:
         width = self._content_size().width
         _, _, last, _, _ = self._frame(width)
-        return self._painted_line(y, self._line_key(y, width, last), self._draw(y, width))
+        key = self._line_key(y, width, last)
+        strip = self._take_built(y, key)
+        return self._painted_line(y, key, self._draw(y, width) if strip is None else strip)
 
     # -- drawing --------------------------------------------------------------------------------
 
@@ -234,6 +296,8 @@ class Measures(LineView):
         if y >= len(self._lines) or self._run is None:
             return Strip.blank(width)
         kind, what = self._lines[y]
+        if kind == "chart":
+            return self._chart_line(int(what), width)
         if kind == "gauge":
             return self._gauge(str(what), width)
         if kind == "phase":
@@ -304,3 +368,168 @@ class Measures(LineView):
         cells = ["" if v is None else fmt_value(v) for v in values]
         look = "law" if figure in ("law", "predicted") or figure.endswith("law") else "gauge"
         return self._sweep_row(figure.replace("_", " "), cells, look, width)
+
+    # -- charts ---------------------------------------------------------------------------------
+
+    def _chart_kind(self, run: RunView) -> str | None:
+        """Which chart the run's measures make, from what it measured (not from its name)."""
+        points = self.model.sweeps.get(run.run_id, [])
+        figures = {figure for p in points for figure, _ in p.figures}
+        if "speedup" in figures:
+            return "speedup"
+        if "throughput" in figures:
+            return "throughput"
+        if any(name in self.model.metrics.get(run.run_id, {}) for name, _, _ in LATENCY):
+            return "latency"
+        return None
+
+    def _chart_plan(self, run: RunView, kind: str) -> list[tuple[str, Any]]:
+        """The chart's rows, and the run's verdict below them when there is room for both."""
+        items = [] if run.result is None else [
+            (k, v) for k, v in run.result.extra if k not in HIDDEN_EXTRA]
+        most = max(2, self.max_lines)
+        keep_result = bool(items) and most >= 5
+        rows = most - (1 if keep_result else 0)
+        lines: list[tuple[str, Any]] = [("chart", i) for i in range(rows)]
+        if keep_result:
+            lines.append(("result", items))
+        return lines
+
+    def _chart_legend(self, run: RunView | None) -> str:
+        """What each glyph is, said under the chart; the law is said to be the theory."""
+        if run is None:
+            return ""
+        kind = self._chart_kind(run)
+        if kind == "speedup":
+            serial = dict(run.params).get("serial")
+            s = f", s={serial:g}" if isinstance(serial, int | float) else ""
+            return f"█ measured speedup  ⠒⠒ Amdahl's law{s} (theory)  t: numbers"
+        if kind == "throughput":
+            return "█ throughput, jobs/s (left)  ⠒⠒ context switches/s (right)  t: numbers"
+        if kind == "latency":
+            return "█ p50  ⠒⠒ p99 latency, ms  t: numbers"
+        return ""
+
+    def _chart_line(self, y: int, width: int) -> Strip:
+        rows = self._chart(width)
+        row = rows[y] if y < len(rows) else []
+        return Strip([Segment(text, self._style(look)) for text, look in row]
+                     ).crop_extend(0, width, None)
+
+    def _chart(self, width: int) -> list[Row]:
+        """Every row of the chart, worked out once per change and shared by its lines."""
+        run = self._run
+        if run is None:
+            return []
+        height = sum(1 for kind, _ in self._lines if kind == "chart")
+        last = self._frame(width)[2]
+        kind = self._chart_kind(run)
+        key = (run.run_id, kind, self.model.measures_version, width, height, self.window_s,
+               last if kind == "latency" else 0)
+        if self._chart_rows is not None and self._chart_rows[0] == key:
+            return self._chart_rows[1]
+        if kind == "latency":
+            rows = self._latency_chart(run, width, height)
+        elif kind is not None:
+            rows = self._sweep_chart(run, kind, width, height)
+        else:
+            rows = []
+        self._chart_rows = (key, rows)
+        return rows
+
+    def _label(self, text: str, value: str = "") -> tuple[str, str]:
+        return (f"{trim(text, LABEL_W - 7):<{LABEL_W - 7}}{value:>6} ", "label")
+
+    def _sweep_chart(self, run: RunView, kind: str, width: int, height: int) -> list[Row]:
+        """Figures against workers: a plot, then the worker counts under their columns."""
+        points = self.model.sweeps.get(run.run_id, [])
+        params = dict(run.params)
+        two = kind == "throughput"
+        ncols = max(1, width - LABEL_W - (RIGHT_W if two else 0))
+        xs = [p.x for p in points]
+        most = params.get("max_workers")
+        # The whole sweep's range from the start, so points fill in as they are measured.
+        span = [1.0, *xs, *([float(most)] if isinstance(most, int | float) else [])]
+        col, lo, hi = x_columns(span, ncols, log=kind == "throughput")
+        wide = bar_width(span, col)
+
+        def figure(name: str) -> list[tuple[float, float]]:
+            return [(p.x, v) for p in points for f, v in p.figures if f == name]
+
+        if kind == "speedup":
+            serial = params.get("serial")
+            law = (curve_values(amdahl_law(float(serial)), lo, hi, ncols)
+                   if isinstance(serial, int | float) and 0 <= serial <= 1
+                   else sweep_values(figure("law"), ncols, col))
+            series = [Series("measured", "bars", "gauge",
+                             sweep_values(figure("speedup"), ncols, col, wide)),
+                      Series("law (theory)", "line", "law", law)]
+            name = "speedup ×"
+        else:
+            series = [
+                Series("jobs/s", "bars", "gauge",
+                       sweep_values(figure("throughput"), ncols, col, wide)),
+                Series("ctx sw/s", "line", "second",
+                       joined(sweep_values(figure("ctx_switches_per_s"), ncols, col)), scale=1),
+            ]
+            name = "jobs/s"
+        plot_rows = max(1, height - 1)
+        tops = (top_of(series, 0), top_of(series, 1))
+        body = plot(series, plot_rows, ncols, tops)
+        out: list[Row] = []
+        for i, cells in enumerate(body):
+            if i == 0:
+                label = self._label(name, fmt_value(tops[0]))
+            elif i == plot_rows - 1:
+                label = self._label("", "0")
+            elif i <= len(series):
+                s = series[i - 1]
+                mark = MARKS[s.shape]
+                room = LABEL_W - 1 - len(mark)
+                label = (f"{mark} {trim(s.label, room - 1):<{room}}", s.look)
+            else:
+                label = self._label("")
+            row: Row = [label, *cells]
+            if two:
+                right = fmt_value(tops[1]) if i == 0 else "0" if i == plot_rows - 1 else ""
+                row.append((f" {right:<{RIGHT_W - 1}}", "second"))
+            out.append(row)
+        if height > 1:
+            out.append([self._label("workers"), (x_axis(span, ncols, col), "label")])
+        return out
+
+    def _latency_chart(self, run: RunView, width: int, height: int) -> list[Row]:
+        """p50 and p99 over time, in the timeline's columns: a spike lines up with its cause."""
+        gauges = self.model.metrics.get(run.run_id, {})
+        ncols, step, _, t0, _ = self._frame(width)
+        series: list[Series] = []
+        latest: list[float] = []
+        for name, shape, look in LATENCY:
+            readings = gauges.get(name)
+            if readings is None:
+                continue
+            held: float | None = None
+            values: list[float | None] = []
+            for v in columns(readings, t0, step, ncols):
+                # A gauge holds its reading until the next one: draw the level it was at.
+                held = v if v is not None else held
+                values.append(held)
+            series.append(Series(name.split()[0], shape, look, tuple(values)))
+            latest.append(readings[-1][1] if readings else float("nan"))
+        tops = (top_of(series, 0), 1.0)
+        body = plot(series, height, ncols, tops)
+        out: list[Row] = []
+        for i, cells in enumerate(body):
+            if i == 0:
+                label = self._label("latency ms", fmt_value(tops[0]))
+            elif i == height - 1:
+                label = self._label("", "0")
+            elif i <= len(series):
+                s = series[i - 1]
+                mark = MARKS[s.shape]
+                label = (f"{mark} {s.label:<{LABEL_W - 8 - len(mark)}}"
+                         f"{fmt_value(latest[i - 1]):>6} ", s.look)
+            else:
+                label = self._label("")
+            out.append([label, *cells])
+        return out

@@ -39,6 +39,15 @@ class WorkloadChoice:
     live: tuple[tuple[str, Any], ...] = ()
 
 
+def run_label(workload: str, mode: str, params: tuple[tuple[str, Any], ...]) -> str:
+    """``io:concurrent (sim)`` or ``io:concurrent (real)`` where the workload can be either:
+    a simulated run and a real one measure different things and must not read the same."""
+    real = dict(params).get("real")
+    if real is None:
+        return f"{workload}:{mode}"
+    return f"{workload}:{mode} ({'real' if real else 'sim'})"
+
+
 def outcome_word(outcome: str) -> str:
     """One short word for a run's outcome, so the table stays narrow."""
     if outcome == "completed":
@@ -62,7 +71,7 @@ def results_table(results: list[RunResult]) -> Table:
         speedup = "—" if r.speedup is None else f"{r.speedup:.1f}×"
         end = outcome_word(r.outcome)
         table.add_row(
-            f"{r.workload}:{r.mode}",
+            run_label(r.workload, r.mode, r.params),
             fmt_seconds(r.wall_s).replace(" ", ""),
             fmt_seconds(r.cpu_s).replace(" ", ""),
             f"{r.parallelism:.2f}×",
@@ -100,7 +109,7 @@ def results_full(results: list[RunResult]) -> Text:
             str(len(r.incidents)),
         )
         end = outcome_word(r.outcome)
-        out.append(f"\n{r.workload}:{r.mode}", Style(bold=True))
+        out.append("\n" + run_label(r.workload, r.mode, r.params), Style(bold=True))
         out.append("\n")
         for value, (_, w) in zip(values, FIGURES, strict=True):
             # Padding styled apart from the value, so an SVG export places each value at its
@@ -109,13 +118,26 @@ def results_full(results: list[RunResult]) -> Text:
             out.append(value)
             out.append(" ", "dim")
         out.append(end, "red" if end == "fail" else "")
+        seen = os_figures(r)
+        if seen:
+            out.append("\n" + seen, "dim")
     return out
+
+
+def os_figures(r: RunResult) -> str:
+    """What the OS saw of the run's workers (read from outside), or "" where nothing was:
+    the share of time two or more ran at once, and the time they waited for a CPU."""
+    extra = dict(r.extra)
+    if extra.get("simultaneous") is None:
+        return ""
+    return (f"{extra['simultaneous']:.0%} of the time 2+ workers ran at once · "
+            f"waited for a CPU {fmt_seconds(float(extra.get('cpu_wait_s') or 0.0))}")
 
 
 def progress_line(run: RunView, now: float) -> Text:
     """``workload:mode  ██████░░░░  23/40`` drawn with Rich, so nothing animates on its own."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f"{run.workload}:{run.mode} ", Style(bold=True))
+    text.append(run_label(run.workload, run.mode, run.params) + " ", Style(bold=True))
     if run.total > 0:
         filled = round(BAR_W * min(1.0, run.done / run.total))
         text.append("█" * filled, "green")
@@ -126,12 +148,27 @@ def progress_line(run: RunView, now: float) -> Text:
     return text
 
 
+def _mode_label(choice: WorkloadChoice) -> str:
+    mode = choice.mode
+    if choice.real is not None:
+        mode += "·real" if choice.real else "·sim"
+    return mode
+
+
 def listing(choices: tuple[WorkloadChoice, ...], selected: int, width: int) -> Text:
-    """Every workload with its key and next mode; two columns when there are many."""
-    cols = 2 if len(choices) > 5 and width >= 44 else 1
+    """Every workload with its key and next mode; in columns when there are many.
+
+    Three columns from 72 cells on, so nine workloads take three lines and the timeline keeps
+    the rest. Where a column is too narrow for its mode, the entry keeps its key and whole name
+    and drops the mode, and one line below gives the selected workload's mode: none is ever cut
+    or hidden.
+    """
+    many = len(choices) > 5
+    cols = 3 if many and width >= 72 else (2 if many and width >= 30 else 1)
     cell = max(10, (width - (cols - 1)) // cols) if width > 0 else 40
     rows = (len(choices) + cols - 1) // cols
     out = Text(no_wrap=True, overflow="ellipsis")
+    dropped = False
     for r in range(rows):
         for c in range(cols):
             i = c * rows + r
@@ -143,11 +180,13 @@ def listing(choices: tuple[WorkloadChoice, ...], selected: int, width: int) -> T
             entry = Text(no_wrap=True, overflow="ellipsis")
             entry.append(f"{'▶' if is_sel else ' '}{key} {choice.info.key} ",
                          Style(bold=True, reverse=is_sel))
-            mode = choice.mode
-            if choice.real is not None:
-                mode += "·real" if choice.real else "·sim"
-            entry.append(mode, Style(reverse=is_sel))
             mark = " ●" if choice.running else ""
+            mode = _mode_label(choice)
+            if cols > 1 and entry.cell_len + len(mode) + len(mark) > cell:
+                dropped = True
+                entry.rstrip()
+            else:
+                entry.append(mode, Style(reverse=is_sel))
             entry.truncate(cell - len(mark), overflow="ellipsis")
             entry.append(mark, "bold green")
             if c < cols - 1 and c * rows + r + rows < len(choices):
@@ -155,6 +194,11 @@ def listing(choices: tuple[WorkloadChoice, ...], selected: int, width: int) -> T
             out.append_text(entry)
         if r < rows - 1:
             out.append("\n")
+    if dropped and 0 <= selected < len(choices):
+        choice = choices[selected]
+        out.append(f"\n▶ {choice.info.key}: ", Style(bold=True))
+        out.append(_mode_label(choice))
+        out.append("  (m: mode)", "dim")
     return out
 
 
@@ -286,6 +330,9 @@ class RunPanel(VerticalScroll, can_focus=False):
             self._set("active", active_sig, Text("no runs in progress", "dim"), 1)
 
         results = list(self.model.results)[-RESULTS_SHOWN:]
+        # With results to show, "no runs in progress" would take the line their figures need.
+        for static in self.query("#active"):
+            static.display = bool(runs) or not results
         results_sig = tuple(results)
         if results and width >= FULL_W:
             self._set("results", (results_sig, True), results_full(results))

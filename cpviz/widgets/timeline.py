@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import ClassVar, TypeVar
 
@@ -11,14 +10,16 @@ from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.strip import Strip
 
-from cpviz.engine.model import Model, State, TaskInfo
+from cpviz.engine.model import BandWindow, Model, State, TaskInfo
 from cpviz.widgets._format import fmt_count, fmt_window, level_glyph, trim
 from cpviz.widgets._line_view import LineView
+from cpviz.widgets._task_rows import TaskRows
+from cpviz.widgets.axis import LABEL_W, snap_window
 
 T = TypeVar("T")
 
-#: Cells given to a task's name before its row of states.
-LABEL_W = 18
+__all__ = ["LABEL_W", "Timeline", "snap_window"]
+
 #: Lines pinned above the task rows: time axis, run / ready / wait band, frozen marker.
 HEADER = ("axis", "run", "ready", "wait", "frozen")
 #: On short screens the band goes, so some task rows still fit.
@@ -46,20 +47,6 @@ RowView = tuple[int, tuple[str, ...], int, int, bool]
 
 #: Candidate tick spacings in seconds, smallest first.
 TICK_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0)
-
-
-def snap_window(width: int, window_s: float, now: float) -> tuple[int, float, int, float, float]:
-    """Columns, seconds per column, index of the last column, and the window's ends.
-
-    The window is snapped to whole columns of absolute time, so a strip drawn for column
-    ``last`` stays right until the clock reaches the next column. Every view on the timeline's
-    axis uses this, so their columns line up.
-    """
-    ncols = max(1, width - LABEL_W)
-    step = window_s / ncols
-    last = math.floor(now / step)
-    t1 = (last + 1) * step
-    return ncols, step, last, t1 - window_s, t1
 
 
 class Timeline(LineView):
@@ -102,8 +89,13 @@ class Timeline(LineView):
         self.now = 0.0
         #: Seconds of history across the width. Set through :meth:`show`.
         self.window_s = 5.0
+        #: Whether cpviz's own tasks get rows (the app's toggle); hidden by default.
+        self.show_own = False
         self._rows: list[TaskInfo] = []
-        self._rows_key: tuple[object, ...] | None = None
+        self._task_rows = TaskRows(model)
+        self._bands = BandWindow(model)
+        self._spans_key: tuple[object, ...] | None = None
+        self._spans: list[tuple[float, float]] = []
         #: Lines drawn lately, for a frame that shows one again (scrolling, pausing). Sized for
         #: a few screens: busy rows can be hundreds of segments each.
         self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(512)
@@ -112,6 +104,7 @@ class Timeline(LineView):
         self._title = ""
         self._frame_key: tuple[object, ...] | None = None
         self._quiet = False
+        self._view_memo: tuple[tuple[object, ...] | None, RowView] = (None, (0, (), 0, 0, False))
 
     def on_mount(self) -> None:
         self.border_subtitle = LEGEND
@@ -139,7 +132,7 @@ class Timeline(LineView):
         # no row and no freeze in the window, the window moving changes nothing either.
         quiet = self._quiet and not self._frozen_within(t0, t1)
         frame_key = (size, self.scroll_offset.y, window_s, None if quiet else last,
-                     model.tasks_version, model.incidents_version)
+                     model.tasks_version, model.incidents_version, self.show_own)
         if frame_key == self._frame_key:
             return
         self._frame_key = frame_key
@@ -148,23 +141,17 @@ class Timeline(LineView):
 
     def _sync(self) -> None:
         width = self._content_size().width
-        _, _, last, t0, t1 = self._frame(width)
-        key = (self.model.tasks_version, self.window_s, last, width)
-        if key != self._rows_key:
-            # Only tasks alive somewhere in the window get a row: finished ones scroll away.
-            self._rows = [
-                info for info in self.model.rows()
-                if info.spawn <= t1 and (info.exit is None or info.exit >= t0)
-            ]
-            self._rows_key = key
+        _, _, _, t0, t1 = self._frame(width)
+        # Only tasks alive somewhere in the window get a row: finished ones scroll away.
+        version = self._task_rows.version
+        self._rows = self._task_rows.rows(t0, t1, self.show_own)
+        if self._task_rows.version != version or not self._rows:
             # No row, and every task already gone: as the window moves on, none comes back.
             self._quiet = not self._rows and all(
                 info.exit is not None for info in self.model.tasks.values()
             )
         rows = len(self._rows)
-        size = Size(width, len(self.header) + rows)
-        if self.virtual_size != size:
-            self.virtual_size = size
+        self._set_virtual_size(Size(width, len(self.header) + rows))
         title = f"timeline · {fmt_window(self.window_s)} window · {rows} tasks"
         if title != self._title:
             # The border_title setter repaints the whole widget, so only on a real change.
@@ -175,16 +162,25 @@ class Timeline(LineView):
         """Ask Textual to repaint exactly the visible lines whose strip changed."""
         width, height = self._content_size()
         view = self._view(width)
+        dirty: list[int] = []
         for y in range(height):
             key, info = self._line_key(y, view)
-            self._update_line(y, key, partial(self._line, key, info, width))
+            self._update_line(y, key, partial(self._line, key, info, width), dirty)
+        self._refresh_lines(dirty)
 
     # -- geometry -------------------------------------------------------------------------------
 
     def _view(self, width: int) -> RowView:
-        """What every line of this frame depends on besides its own data."""
-        _, _, last, t0, t1 = self._frame(width)
-        return (width, self.header, self.scroll_offset.y, last, self._frozen_within(t0, t1))
+        """What every line of this frame depends on besides its own data.
+
+        Remembered for the frame: ``render_line`` asks once per line.
+        """
+        header, scroll_y = self.header, self.scroll_offset.y
+        memo = (width, header, scroll_y, self.now, self.window_s, self.model.incidents_version)
+        if memo != self._view_memo[0]:
+            _, _, last, t0, t1 = self._frame(width)
+            self._view_memo = (memo, (width, header, scroll_y, last, self._frozen_within(t0, t1)))
+        return self._view_memo[1]
 
     def _frozen_within(self, t0: float, t1: float) -> bool:
         """Whether any freeze (an open one runs to the window's end) overlaps [t0, t1]."""
@@ -233,15 +229,15 @@ class Timeline(LineView):
                 where = (last, model.incidents_version) if frozen else None
                 return ("frozen", width, self.window_s, where), None
             # The band counts tasks alive in the window, which are exactly the rows.
-            where = (last, model.tasks_version) if self._rows else None
-            return (kind, width, self.window_s, where), None
+            band = (last, model.tasks_version, self.show_own) if self._rows else None
+            return (kind, width, self.window_s, band), None
         index = scroll_y + y - len(header)
         if 0 <= index < len(self._rows):
             info = self._rows[index]
             # Frozen spans and the open incident colour only rows of tasks still alive.
             incidents = model.incidents_version if info.exit is None else None
             key = ("task", info.task_id, info.seq, info.nsteps, info.exit, width,
-                   self.window_s, last, incidents)
+                   self.window_s, last, incidents, info.name)
             return key, info
         return ("blank", width), None
 
@@ -258,7 +254,8 @@ class Timeline(LineView):
         elif kind in bands:
             band_key = key[1:]
             if band_key != self._band_key:
-                self._band = self.model.band(t0, t1, ncols)
+                self._band = self._bands.columns(step, first_column(t0, step), ncols,
+                                                 own=self.show_own)
                 self._band_key = band_key
             which, state = bands[str(kind)]
             strip = self._band_line(str(kind), state, self._band[which], width)
@@ -324,7 +321,11 @@ class Timeline(LineView):
         return Strip(segments).crop_extend(0, width, None)
 
     def _task_line(self, info: TaskInfo, ncols: int, t0: float, t1: float, width: int) -> Strip:
-        states = self.model.task_states(info, t0, t1, ncols)
+        spans_key = (t0, t1, self.model.incidents_version)
+        if spans_key != self._spans_key:  # once a frame for all its rows
+            self._spans = self.model.frozen_spans(t0, t1, t1)
+            self._spans_key = spans_key
+        states = self.model.task_states(info, t0, t1, ncols, self._spans)
         alive = info.exit is None or info.exit >= t1
         label_style = self._style("label" if alive else "exited")
         segments = [Segment(trim(info.name, LABEL_W - 1).ljust(LABEL_W), label_style)]
@@ -332,6 +333,11 @@ class Timeline(LineView):
             glyph, look = STATE_LOOK[state]
             segments.append(Segment(glyph * run, self._style(look)))
         return Strip(segments).crop_extend(0, width, None)
+
+
+def first_column(t0: float, step: float) -> int:
+    """The absolute index of the window's first column (``t0`` sits on a column edge)."""
+    return round(t0 / step)
 
 
 def _runs(values: list[T]) -> list[tuple[T, int]]:

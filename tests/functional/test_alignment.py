@@ -52,3 +52,35 @@ async def test_the_frozen_row_is_drawn_at_the_task_rows_x_in_svg() -> None:
     assert len(runs) >= 2  # the frozen row and at least one task row
     assert all(set(body) == {FROZEN} for _, body in runs), "frozen cells share a text with gaps"
     assert len({x for x, _ in runs}) == 1
+
+
+async def test_the_lanes_columns_sit_over_the_task_rows_columns() -> None:
+    """The worker processes' burst on the lanes and a task's spawn on its row fall at the x
+    the one axis gives their times, and both views start their columns at the same x."""
+    from cpviz.widgets import CoreLanes
+    from cpviz.widgets.axis import Axis
+    from tests.scripted import MAIN_AT, make_app
+
+    app, _, _ = make_app(MAIN_AT, start=("io", "concurrent"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(2):
+            app._frame()
+            await pilot.pause()
+        timeline, lanes = app.query_one(Timeline), app.query_one(CoreLanes)
+        axis = Axis.of(timeline.axis_width(), timeline.window_s, timeline.now)
+        assert lanes.folding[1] > 1
+        top = lanes.render_line(0).text  # cpu0's top row: only a core nearly full reaches it
+        busy = [i for i, ch in enumerate(top) if i >= LABEL_W and ch != " "]
+        lane_x = lanes.content_region.x
+        row_x = timeline.content_region.x
+        assert lane_x == row_x
+        # cpu:processes runs 0.5 s to 2.75 s of samples (the samples at 0.75..2.75 are busy).
+        start = axis.x(0.5)
+        end = axis.x(2.75)
+        assert start is not None and end is not None
+        assert abs(busy[0] - start) <= 1 and abs(busy[-1] - end) <= 1, (busy[0], start,
+                                                                         busy[-1], end)
+        rows = [timeline.render_line(y).text for y in range(timeline.size.height)]
+        root = next(r for r in rows if r.startswith("io:concurrent"))
+        drawn = [i for i, ch in enumerate(root) if i >= LABEL_W and ch != " "]
+        assert drawn[0] == axis.x(3.0)  # spawned at 3.0 s, on the same axis as the lanes

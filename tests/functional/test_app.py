@@ -9,7 +9,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from cpviz.app import DEFAULT_WINDOW, CpvizApp
-from cpviz.engine.events import CoreSample, LoopLag
+from cpviz.engine.events import CoreSample, LoopLag, TaskSpawn, TaskStep
 from cpviz.widgets import (
     BlockingAlarm,
     CoreLanes,
@@ -19,7 +19,8 @@ from cpviz.widgets import (
     TooSmallScreen,
 )
 from cpviz.widgets.blocking_alarm import flash_phase
-from cpviz.widgets.core_lanes import TICK_S
+from cpviz.widgets.core_lanes import FIGURES_EVERY_S
+from cpviz.widgets.os_rows import OsRows
 from cpviz.widgets.timeline import LABEL_W
 from tests.scripted import ALARM_AT, MAIN_AT, make_app
 
@@ -319,12 +320,12 @@ async def test_timeline_rows_scroll_with_the_arrow_keys_when_focused() -> None:
         timeline.focus()
         first_row = len(timeline.header)
         before = timeline.render_line(first_row).text
-        assert before.startswith("cpu:processes")
+        assert before.startswith("io:concurrent")  # the going run's rows come first
         await pilot.press("down", "down")
         assert timeline.scroll_y == 2
-        assert timeline.render_line(first_row).text.startswith("chunk-1")
+        assert timeline.render_line(first_row).text.startswith("fetch-01")
         await pilot.press("end")
-        assert timeline.render_line(timeline.size.height - 1).text.startswith("fetch-39")
+        assert timeline.render_line(timeline.size.height - 1).text.startswith("chunk-3")
 
 
 # -- laziness: a frame repaints only what visibly changed ----------------------------------------
@@ -372,12 +373,13 @@ async def test_frames_that_change_nothing_visible_repaint_nothing(
         app._frame()
         await pilot.pause()
         painted = record_paints(monkeypatch)
-        # The display clock moves on frame by frame (0.4 s: inside one lanes tick, one alarm
-        # hold period), and the Model takes new data that shows only from the next tick on.
+        # The display clock moves on frame by frame (0.4 s: inside one period of the lanes'
+        # figures, one alarm hold period), and the Model takes new data that shows only later:
+        # a sample is drawn once the display time reaches it, as a task step is.
         version = app.model.version
         app.model.apply([
             LoopLag(QUIET_AT + 0.1, 0.0004),
-            CoreSample(QUIET_AT + 0.1, (40.0, 60.0), (), ctx_switches=100),
+            CoreSample(QUIET_AT + 0.5, (40.0, 60.0), (), ctx_switches=100),
         ])
         assert app.model.version > version
         for _ in range(10):
@@ -406,17 +408,19 @@ async def test_a_new_timeline_column_repaints_only_the_lines_that_moved(
         assert len(set(drawn)) < height
 
 
-async def test_the_lanes_move_on_at_the_next_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_lanes_show_a_sample_once_the_display_time_reaches_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     app, clock, _ = make_app(QUIET_AT)
     async with app.run_test(size=SIZE) as pilot:
         app._frame()
         await pilot.pause()
         drawn = record_lines(monkeypatch, CoreLanes)
         app.model.apply([CoreSample(QUIET_AT + 0.1, (40.0, 60.0), (), ctx_switches=100)])
-        clock.set(QUIET_AT + TICK_S)
+        clock.set(QUIET_AT + FIGURES_EVERY_S)
         app._frame()
         await pilot.pause()
-        assert drawn, "a sample that changes the lanes shows at the next tick"
+        assert drawn, "a sample in the window shows on the lanes' next frame"
 
 
 async def test_an_open_incident_flashes_at_every_phase(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -454,3 +458,26 @@ async def test_a_screen_kept_up_lazily_matches_one_drawn_afresh() -> None:
         drawn = fresh.screen._compositor.render_strips()
     assert [s.text for s in kept] == [s.text for s in drawn]
     assert kept == drawn
+
+
+async def test_i_shows_and_hides_cpvizs_own_tasks_and_threads() -> None:
+    app, _, _ = make_app(MAIN_AT)
+    async with app.run_test(size=SIZE) as pilot:
+        app.model.apply([TaskSpawn(MAIN_AT - 1.0, 99_999, "cpviz.engine.lab.dispatch", 0, 0),
+                         TaskStep(99_999, MAIN_AT - 0.9, MAIN_AT - 0.9, MAIN_AT - 0.8)])
+        app._frame()
+        await pilot.pause()
+        timeline = app.query_one(Timeline)
+
+        def names() -> set[str]:
+            return {info.name for info in timeline._rows}
+
+        assert "cpviz.engine.lab.dispatch" not in names() and names()
+        await pilot.press("i")
+        app._frame()
+        assert "cpviz.engine.lab.dispatch" in names()
+        assert app.query_one(OsRows).show_own
+        await pilot.press("i")
+        app._frame()
+        assert "cpviz.engine.lab.dispatch" not in names()
+        assert not app.query_one(OsRows).show_own

@@ -95,7 +95,7 @@ async def test_gauges_show_for_the_selected_workload_and_hide_for_others() -> No
 async def test_a_sweep_is_a_table_with_the_law_beside_the_measurements() -> None:
     app, _ = make(5.0)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
+        await pilot.press("2", "t")  # t: the numbers instead of the chart
         app._frame()
         await pilot.pause()
         measures = app.query_one(Measures)

@@ -215,11 +215,12 @@ def _replay_peak(path: Path) -> tuple[int, Model]:
 
 def test_a_replay_holds_the_models_window_not_the_file(tmp_path: Path) -> None:
     # Loading used to hold every event: 10^6 tasks took replay --check to 475 MB.
-    small, small_model = _replay_peak(_many_tasks(tmp_path / "small.jsonl", 6_000))
+    # Both past the Model's task cap (MAX_TASKS, 10,000), so both keep as many.
+    small, small_model = _replay_peak(_many_tasks(tmp_path / "small.jsonl", 12_000))
     large, large_model = _replay_peak(_many_tasks(tmp_path / "large.jsonl", 36_000))
     assert [r.steps for r in large_model.results] == [36_000]  # it all went through the Model
     assert len(large_model.tasks) == len(small_model.tasks)  # which keeps what it shows
-    # Six times the file (60,000 more events, 6 MB or more if they were held), about the same
+    # Three times the file (48,000 more events, 5 MB or more if they were held), about the same
     # memory: what the Model keeps, and a batch in flight.
     assert large < small + 3_000_000, (small, large)
 

@@ -21,9 +21,9 @@ async def test_each_legend_swatch_has_its_own_colour() -> None:
         app._frame()
         await pilot.pause()
         lanes = app.query_one(CoreLanes)
-        legend = list(lanes._legend(200))
+        legend = list(lanes.legend().render(app.console))
         swatches = {legend[i + 1].text.strip(): seg.style
-                    for i, seg in enumerate(legend) if seg.text == "█"}
+                    for i, seg in enumerate(legend) if seg.text.strip() == "█"}
         assert {"probe", "other"} <= set(swatches)
         colours = [style.color if style is not None else None for style in swatches.values()]
         assert None not in colours

@@ -7,7 +7,7 @@ from textual.widgets import Static
 
 from cpviz.engine.events import RunResult
 from cpviz.screenshot import replay_app, settle
-from cpviz.widgets.run_panel import FULL_W, results_full
+from cpviz.widgets.run_panel import FULL_W, results_full, results_table, run_label
 from tests.paths import FIXTURES
 
 pytestmark = pytest.mark.anyio
@@ -38,3 +38,16 @@ def test_every_figure_fits_under_its_header() -> None:
     assert text[1] == "io:concurrent"
     assert text[2].split() == ["83.2ms", "483s", "999.90×", "123.4×", "0", "ok"]
     assert max(len(line) for line in text) <= FULL_W
+
+
+def test_simulated_and_real_runs_read_apart() -> None:
+    sim = RunResult("io", "concurrent", (("real", False),), 2.0, 0.1, 0.05, None, None, ())
+    real = RunResult("io", "concurrent", (("real", True),), 2.0, 0.1, 0.05, None, None, ())
+    plain = RunResult("cpu", "threads", (("chunks", 4),), 2.0, 0.1, 0.05, None, None, ())
+    lines = results_full([sim, real, plain]).plain.splitlines()
+    assert "io:concurrent (sim)" in lines and "io:concurrent (real)" in lines
+    assert "cpu:threads" in lines  # no real mode: nothing to tell apart
+    assert run_label("io", "serial", (("real", True),)) == "io:serial (real)"
+    narrow = results_table([sim, real])
+    assert [str(c) for c in narrow.columns[0].cells] == ["io:concurrent (sim)",
+                                                         "io:concurrent (real)"]

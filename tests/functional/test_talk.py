@@ -152,3 +152,44 @@ async def test_on_a_real_lab_each_scene_starts_only_after_the_last_one_stopped()
             assert app.history == [(0, "blocking"), (1, "pipeline"), (2, None)]
     finally:
         lab.close()
+
+
+#: Words in a scene's notes or caption, and the view the audience must see for them to make sense.
+VIEW_WORDS = {"runs panel": "runs", "timeline": "timeline", "lane": "cores", "alarm": "alarm",
+              "measures": "measures", "tickers": "timeline"}
+
+
+def test_notes_and_captions_speak_only_of_views_the_scene_shows() -> None:
+    for n, scene in enumerate(builtin_deck().scenes, start=1):
+        if scene.workload is None:
+            continue  # an opening or closing slide: it speaks of the talk, not of a view
+        for where, text in (("notes", scene.notes), ("caption", scene.caption)):
+            for word, view in VIEW_WORDS.items():
+                if word in text.lower():
+                    assert view in scene.views, f"scene {n} {where} mention {word!r}"
+
+
+def test_notes_break_only_between_points_so_they_wrap_at_word_boundaries() -> None:
+    from cpviz.talk.deck import reflow
+
+    typed = "Point at the timeline: one\ntask at a time.\nThe lanes idle;\nnothing runs.\n\nNext."
+    assert reflow(typed) == ("Point at the timeline: one task at a time.\n"
+                             "The lanes idle; nothing runs.\n\nNext.")
+    for scene in builtin_deck().scenes:
+        for line in scene.notes.splitlines():
+            assert not line or line.endswith((".", "!", "?", ":")), line
+
+
+async def test_the_notes_box_wraps_whole_words() -> None:
+    app, _ = make(builtin_deck())
+    async with app.run_test(size=(80, 40)) as pilot:
+        await pilot.press("right", "right", "n")  # the fan-out scene, notes shown
+        await settle(app)
+        await pilot.pause()
+        notes = app._notes
+        words = set(" ".join(app.scene.notes.split()).split())
+        lines = [notes.render_line(y).text.strip(" │╭╮╰╯─") for y in range(notes.size.height)]
+        assert sum(1 for line in lines if line) >= 3
+        for line in lines:
+            for word in line.split():
+                assert word in words, (word, lines)

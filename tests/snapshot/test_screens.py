@@ -12,24 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 
 from cpviz.app import CpvizApp
-from cpviz.screenshot import replay_app, settle
+from cpviz.screenshot import replay_app
 from tests.paths import FIXTURES
+from tests.scripted import settled
 
 LARGE = (160, 48)
 SMALL = (80, 24)
 
-
-async def _settle(pilot: Pilot[None]) -> None:
-    """Two frames: the first may change a view's height (the measures view sizes itself to
-    its run), and the views lay out again; the second draws on the settled layout."""
-    app = pilot.app
-    assert isinstance(app, CpvizApp)
-    for _ in range(2):
-        await settle(app)
-        await pilot.pause()
 
 
 def app_at(name: str, at: float | str) -> CpvizApp:
@@ -54,45 +45,45 @@ FAMILIES = [
 
 @pytest.mark.parametrize(("fixture", "at"), FAMILIES, ids=[f for f, _ in FAMILIES])
 def test_each_family(snap_compare, fixture: str, at: str) -> None:
-    assert snap_compare(app_at(fixture, at), terminal_size=LARGE, run_before=_settle)
+    assert snap_compare(app_at(fixture, at), terminal_size=LARGE, run_before=settled)
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
 def test_alarm_lit(snap_compare, size: tuple[int, int]) -> None:
-    assert snap_compare(app_at("blocking", "incident"), terminal_size=size, run_before=_settle)
+    assert snap_compare(app_at("blocking", "incident"), terminal_size=size, run_before=settled)
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
 def test_incident_list_after_the_run(snap_compare, size: tuple[int, int]) -> None:
-    assert snap_compare(app_at("blocking", "end"), terminal_size=size, run_before=_settle)
+    assert snap_compare(app_at("blocking", "end"), terminal_size=size, run_before=settled)
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
 def test_main_screen(snap_compare, size: tuple[int, int]) -> None:
-    assert snap_compare(app_at("pipeline", "mid"), terminal_size=size, run_before=_settle)
+    assert snap_compare(app_at("pipeline", "mid"), terminal_size=size, run_before=settled)
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
 def test_help(snap_compare, size: tuple[int, int]) -> None:
     assert snap_compare(app_at("io", "mid"), press=["question_mark"], terminal_size=size,
-                        run_before=_settle)
+                        run_before=settled)
 
 
 def test_too_small(snap_compare) -> None:
-    assert snap_compare(app_at("io", "mid"), terminal_size=(60, 15), run_before=_settle)
+    assert snap_compare(app_at("io", "mid"), terminal_size=(60, 15), run_before=settled)
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
 def test_replay_seeking(snap_compare, size: tuple[int, int]) -> None:
     """The seek prompt over a paused replay, with a value typed in."""
     assert snap_compare(app_at("blocking", 1.0), press=["g", "2", ".", "5"],
-                        terminal_size=size, run_before=_settle)
+                        terminal_size=size, run_before=settled)
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
 def test_replay_after_jumping_to_the_next_incident(snap_compare, size: tuple[int, int]) -> None:
     assert snap_compare(app_at("blocking", 0.0), press=["n"], terminal_size=size,
-                        run_before=_settle)
+                        run_before=settled)
 
 
 def test_screenshots_are_the_same_every_time(tmp_path: Path) -> None:

@@ -104,3 +104,27 @@ def test_a_freeze_and_the_step_that_caused_it_fall_in_the_same_columns() -> None
         ran = [s not in (State.WAITING, State.NONE) for s in states]
         assert any(frozen)
         assert frozen == ran, (t0, t1, ncols)
+
+
+def test_rows_group_by_run_going_first_and_hide_cpvizs_own() -> None:
+    from cpviz.widgets._task_rows import TaskRows
+
+    model = Model(cores=2)
+    model.apply([
+        RunStart(0.0, 1, "cpu", "serial", (), 1),
+        TaskSpawn(0.0, 1, "cpviz:dispatch", 0, 0),
+        TaskSpawn(0.1, 10, "cpu:serial", 1, 0),
+        TaskSpawn(0.2, 11, "cpviz.agent.lab._RunPool.warm_up.<locals>.one", 1, 10),
+        RunEnd(0.5, 1, RunResult("cpu", "serial", (), 0.5, 0.5, 1.0, None, None, ())),
+        RunStart(0.6, 2, "io", "concurrent", (), 1),
+        TaskSpawn(0.6, 20, "io:concurrent", 2, 0),
+        TaskSpawn(0.7, 21, "fetch", 2, 20),
+    ])
+    rows = TaskRows(model)
+    assert [i.name for i in rows.rows(0.0, 1.0)] == ["io:concurrent", "fetch", "cpu:serial"]
+    shown = [i.task_id for i in rows.rows(0.0, 1.0, own=True)]
+    assert shown == [20, 21, 10, 11, 1]
+    # Kept up from the journal: a new task joins its run's group; an exit leaves the window.
+    model.apply([TaskSpawn(0.8, 22, "fetch", 2, 20), TaskStep(10, 0.9, 0.9, 0.95, final=True)])
+    assert [i.task_id for i in rows.rows(0.0, 1.0)] == [20, 21, 22, 10]
+    assert [i.task_id for i in rows.rows(1.0, 2.0)] == [20, 21, 22]
