@@ -22,8 +22,9 @@ SIZE = (120, 40)
 #: (output name, fixture, moment)
 SHOTS: tuple[tuple[str, str, str], ...] = (
     ("alarm", "blocking", "incident"),
-    ("io", "io", "mid"),
+    ("io", "io", "end"),
     ("hashlib", "cpu-hashlib", "mid"),
+    ("gil-threads", "cpu-python", "mid"),
     ("pipeline", "pipeline", "mid"),
     ("deadlock", "deadlock", "stall"),
     ("amdahl", "amdahl", "end"),
