@@ -78,7 +78,7 @@ class OsRows(LineView):
     DEFAULT_CSS = """
     /* Short screens give the room to the timeline; normal ones show a few rows, scrolled. */
     Screen.-short OsRows { display: none; }
-    Screen.-normal OsRows { max-height: 6; }
+    Screen.-normal OsRows { max-height: 5; }
     OsRows {
         height: auto;
         max-height: 9;
