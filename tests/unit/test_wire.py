@@ -92,6 +92,30 @@ def test_frames_arrive_whole_however_the_socket_cuts_them() -> None:
         b.close()
 
 
+def test_every_read_lands_in_one_reused_buffer() -> None:
+    """A fresh receive buffer per read grew the viewer's malloc arena without end (its RSS
+    rose steadily in the soak while no Python object grew): reads go into one buffer."""
+    data = frame(STEPS, b"x" * 1000) + frame(EVENTS, b"{}")
+    buffers: list[int] = []
+
+    class Socket:
+        at = 0
+
+        def recv(self, n: int) -> bytes:
+            raise AssertionError("a new buffer per read")
+
+        def recv_into(self, buf: bytearray) -> int:
+            buffers.append(id(buf))
+            piece = data[self.at : self.at + 300]
+            buf[: len(piece)] = piece
+            self.at += len(piece)
+            return len(piece)
+
+    got = list(read_frames(Socket(), chunk=512))  # type: ignore[arg-type]
+    assert got == [(STEPS, b"x" * 1000), (EVENTS, b"{}")]
+    assert len(buffers) > 2 and len(set(buffers)) == 1
+
+
 def test_a_frame_too_long_to_be_true_ends_the_channel() -> None:
     a, b = socket.socketpair()
     try:
