@@ -34,17 +34,16 @@ from typing import Any
 from cpviz.agent.probes import PROGRAM_RUN, Probes, install_hooks, watch_trio
 from cpviz.agent.streamer import Streamer
 from cpviz.agent.tracer import Tracer
-from cpviz.agent.trio_probe import TrioLoop
 from cpviz.agent.watchdog import is_probe
 from cpviz.engine.clock import MonotonicClock
-from cpviz.engine.events import Observed, RunEnd, RunResult, RunStart
+from cpviz.engine.events import RunEnd, RunResult, RunStart
 from cpviz.engine.stream import EventStream
 from cpviz.engine.wire import (
     CHANNEL_FD_ENV,
     COMMAND,
-    HELLO,
     MARK,
     Sender,
+    hello,
     json_frame,
     read_frames,
 )
@@ -55,17 +54,15 @@ LAST_FRAMES = 5
 
 class ProgramProbes(Probes):
     """The probes, plus what a program run as it is gets like the lab's runs: the no-progress
-    detector on each traced loop (a deadlock among its tasks), and one line for each loop whose
-    task steps cannot be traced (uvloop), so an empty timeline never passes for an idle one."""
+    detector on each traced loop (a deadlock among its tasks)."""
 
     def __init__(self, stream: EventStream, clock: MonotonicClock, threshold_s: float,
                  stall_s: float) -> None:
         super().__init__(stream, clock, threshold_s)
         self.stall_s = stall_s
-        #: Per loop thread, its detector; the figures of the first stall; the notes.
+        #: Per loop thread, its detector; the figures of the first stall.
         self._detectors: dict[int, Any] = {}
         self.stall: dict[str, Any] = {}
-        self.notes: list[str] = []
 
     def loop_running(self, loop: Any) -> None:
         me = threading.get_ident()
@@ -82,13 +79,6 @@ class ProgramProbes(Probes):
             tracer = self._tracers.get(id(loop))
         if tracer is not None:
             self._watch_progress(me, loop, tracer)
-        elif not isinstance(loop, TrioLoop):
-            note = (f"{type(loop).__module__}.{type(loop).__name__}: task steps are not traced "
-                    "(not asyncio's own loop); freezes are watched")
-            if note not in self.notes:
-                self.notes.append(note)
-                # Said on the stream too: a recording keeps it, the screen can show it.
-                self.stream.put(Observed(self.clock.now(), os.getpid(), "note", note))
 
     def _watch_progress(self, me: int, loop: Any, tracer: Tracer) -> None:
         from cpviz.agent.progress import ProgressDetector
@@ -181,11 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     probes.on_threads = streamer.threads_changed
     threading.Thread(target=commands, name="cpviz-commands", daemon=True).start()
-    sender.send(json_frame(HELLO, {
-        "pid": os.getpid(), "python": sys.version.split()[0],
-        "implementation": sys.implementation.name,
-        "gil": bool(getattr(sys, "_is_gil_enabled", lambda: True)()),
-    }))
+    sender.send(hello())
     name = program[1] if program[0] == "-m" else os.path.basename(program[0])
     params = (("argv", " ".join(program)),)
     streamer.start()

@@ -42,13 +42,13 @@ from cpviz.engine.wire import (
     COMMAND,
     EVENTS,
     FATAL,
-    HELLO,
     MARK,
     SPAWNS,
     THREADS,
     Sender,
     encode_spawns,
     frame,
+    hello,
     json_frame,
     read_frames,
 )
@@ -337,20 +337,17 @@ class Agent:
                          "one at a time"}))
             conn.close()
             return
-        session.sender.send(json_frame(HELLO, self._hello()))
+        session.sender.send(self._hello())
         threading.Thread(target=self._commands, args=(session,), name="cpviz-commands",
                          daemon=True).start()
         self._wake.set()
 
-    def _hello(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid, "python": sys.version.split()[0],
-            "implementation": sys.implementation.name,
-            "gil": bool(getattr(sys, "_is_gil_enabled", lambda: True)()),
-            "origin": self.clock.origin, "name": self.name, "run": PROGRAM_RUN,
-            "argv": " ".join(sys.argv), "threshold_s": self.threshold_s,
-            "flight_s": self._flight.seconds if self._flight is not None else 0.0,
-        }
+    def _hello(self) -> bytes:
+        return hello(
+            origin=self.clock.origin, name=self.name, run=PROGRAM_RUN,
+            argv=" ".join(sys.argv), threshold_s=self.threshold_s,
+            flight_s=self._flight.seconds if self._flight is not None else 0.0,
+        )
 
     def _commands(self, session: _Session) -> None:
         """The viewer's commands: a quit (or its going away) ends the session, nothing else."""

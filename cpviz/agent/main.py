@@ -19,7 +19,6 @@ import gc
 import importlib
 import json
 import os
-import platform
 import signal
 import socket
 import sys
@@ -38,9 +37,9 @@ from cpviz.engine.wire import (
     CHANNEL_FD_ENV,
     COMMAND,
     FATAL,
-    HELLO,
     MARK,
     Sender,
+    hello,
     json_frame,
     read_frames,
 )
@@ -61,12 +60,6 @@ def _child_signals() -> None:
     that raised instead was swallowed in the worker's start-up and left it waiting forever."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def gil_enabled() -> bool:
-    """Whether this interpreter runs with the GIL (always, before free-threaded builds)."""
-    probe = getattr(sys, "_is_gil_enabled", None)
-    return bool(probe()) if probe is not None else True
 
 
 def end_descendants() -> None:
@@ -202,12 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sender.send(json_frame(FATAL, {"error": describe_error(exc)}))
         return 2
     agent = Agent(lab, sock, sender)
-    sender.send(json_frame(HELLO, {
-        "pid": os.getpid(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "gil": gil_enabled(),
-    }))
+    sender.send(hello())
     asked = True
     try:
         asked = agent.serve()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import threading
 import weakref
@@ -28,7 +29,7 @@ from cpviz.agent.tracer import Tracer
 from cpviz.agent.trio_probe import TrioLoop, make_instrument, when_imported, wrap_run
 from cpviz.agent.watchdog import Watchdog, is_probe
 from cpviz.engine.clock import MonotonicClock
-from cpviz.engine.events import IncidentRecord, Role
+from cpviz.engine.events import IncidentRecord, Observed, Role
 from cpviz.engine.stream import EventStream
 
 #: The run id a program's one run has (the viewer numbers it the same).
@@ -71,7 +72,9 @@ class Probes:
         self._watchdogs: dict[int, Watchdog] = {}
         #: Native ids of the threads running a watched loop now.
         self._loop_threads: dict[int, int] = {}
-        self._untraced: set[str] = set()
+        #: One line for each kind of loop whose task steps cannot be traced (uvloop), so an empty
+        #: timeline never passes for an idle one; said once on the stream (recordings keep it).
+        self.notes: list[str] = []
         #: Called when a loop starts on a thread (the streamer then sends the thread roles).
         self.on_threads: Callable[[], None] | None = None
         #: Watchdogs of loops that stopped: their freezes still belong to the run's result.
@@ -138,12 +141,8 @@ class Probes:
             if watchdog is not None:
                 watchdog.detach()
             return
-        if (id(loop) not in self._tracers and type(loop).__name__ not in self._untraced
-                and not isinstance(loop, TrioLoop)):
-            self._untraced.add(type(loop).__name__)
-            print(f"cpviz: {type(loop).__module__}.{type(loop).__name__} cannot be traced step "
-                  "by step (it is not asyncio's own loop); its freezes are still watched",
-                  file=sys.stderr)
+        if id(loop) not in self._tracers and not isinstance(loop, TrioLoop):
+            self._untraced(loop)
         watchdog = Watchdog(self.stream.put, self.clock, threshold_s=self.threshold_s)
         with self._lock:
             self._watchdogs[me] = watchdog
@@ -152,6 +151,13 @@ class Probes:
         watchdog.attach(loop)  # type: ignore[arg-type]  # a TrioLoop quacks as one
         if not known and self.on_threads is not None:
             self.on_threads()
+
+    def _untraced(self, loop: object) -> None:
+        note = (f"{type(loop).__module__}.{type(loop).__name__}: task steps are not traced "
+                "(not asyncio's own loop); freezes are watched")
+        if note not in self.notes:
+            self.notes.append(note)
+            self.stream.put(Observed(self.clock.now(), os.getpid(), "note", note))
 
     # -- what the streamer and the result need --------------------------------------------------
 

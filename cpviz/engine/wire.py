@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import platform
 import socket
 import struct
+import sys
 import threading
 from array import array
 from collections.abc import Iterator
@@ -85,6 +88,24 @@ class Sender:
                 self.closed = True
                 return False
         return True
+
+
+def gil_enabled() -> bool:
+    """Whether this interpreter runs with the GIL (always, before free-threaded builds)."""
+    probe = getattr(sys, "_is_gil_enabled", None)
+    return bool(probe()) if probe is not None else True
+
+
+def hello(**more: Any) -> bytes:
+    """The HELLO frame every observed side sends first: this process and its interpreter (the
+    run's JSON names both), then what that side adds."""
+    return json_frame(HELLO, {
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "gil": gil_enabled(),
+        **more,
+    })
 
 
 def read_frames(sock: socket.socket, chunk: int = 1 << 18) -> Iterator[tuple[int, bytes]]:
